@@ -1,0 +1,91 @@
+"""Who uses Nexora: clients (the hosting company's customers), staff, and billing API keys.
+
+* ``User`` is Django's user with an e-mail; staff are users with ``is_staff`` and a role group
+  (see ``roles.py``).
+* ``ClientProfile`` exists for clients only: account currency, interface language, Telegram chat,
+  notification preferences and the account status (active, frozen, terminated). The status only
+  changes through ``account_transition`` (``services.py``).
+* ``ApiKey`` authenticates the operator's billing system (service to service). Only a SHA-256 of
+  the key is stored; the key itself is shown once, when created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    email = models.EmailField(blank=True)
+
+    @property
+    def is_client(self) -> bool:
+        return hasattr(self, "client_profile")
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    FROZEN = "frozen", "Frozen"
+    TERMINATED = "terminated", "Terminated"
+
+
+class Language(models.TextChoices):
+    EN = "en", "English"
+    RU = "ru", "Русский"
+    UK = "uk", "Українська"
+
+
+class Currency(models.TextChoices):
+    USD = "USD", "US dollar"
+    EUR = "EUR", "Euro"
+
+
+class ClientProfile(models.Model):
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="client_profile")
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.EN)
+    telegram_chat_id = models.CharField(max_length=32, blank=True)
+    notify_email = models.BooleanField(default=True)
+    notify_telegram = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [
+            ("view_client_data", "Can view any client's profile, balance and ledger"),
+            ("freeze_account", "Can freeze a client account pending review"),
+            ("unfreeze_account", "Can unfreeze a client account"),
+            ("terminate_account", "Can terminate a client account"),
+            ("approve_second", "Can give the second approval of a four-eyes action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"client #{self.pk} ({self.user.username})"
+
+    @property
+    def can_be_charged(self) -> bool:
+        return self.status == AccountStatus.ACTIVE
+
+
+def api_key_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A service credential. ``scopes`` is a space-separated list, e.g. ``charges:write``."""
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=12, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.CharField(max_length=200, default="charges:write")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return self.revoked_at is None and scope in self.scopes.split()
