@@ -1,0 +1,17 @@
+"""Routes of the payments API under /api/v1/."""
+
+from django.urls import path
+
+from payments.api import views
+
+urlpatterns = [
+    path("balance/", views.BalanceView.as_view(), name="balance"),
+    path("ledger/", views.LedgerView.as_view(), name="ledger"),
+    path("charges/", views.ChargeCreateView.as_view(), name="charge-create"),
+    path("charges/<int:pk>/", views.ChargeDetailView.as_view(), name="charge-detail"),
+    path(
+        "staff/clients/<int:pk>/balance/",
+        views.StaffClientBalanceView.as_view(),
+        name="staff-client-balance",
+    ),
+]

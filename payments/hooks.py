@@ -1,0 +1,67 @@
+"""The one hook through which ``payments`` announces facts and hears verdicts.
+
+``payments`` must not import ``aml`` (ARCHITECTURE.md, "Boundary"). Instead, ``aml`` registers
+screeners here at start-up (``screener_register("charge_requested", fn)``), and payments calls
+``screen(event, fact)`` before it moves money. Each screener returns a ``Verdict``; the strictest
+one wins. A screener that raises counts as ``REVIEW``: an error is never a clean result.
+
+With no screener registered (the foundation, or a deployment without AML), everything is allowed.
+
+Events (the fact passed is a frozen dataclass defined here):
+
+* ``charge_requested`` — ``ChargeRequested``, before a charge is debited.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class Verdict(enum.IntEnum):
+    """Ordered by strictness, so ``max()`` picks the strictest."""
+
+    ALLOW = 0
+    REVIEW = 1
+
+
+@dataclass(frozen=True)
+class ChargeRequested:
+    client_id: int
+    amount: Decimal
+    currency: str
+    description: str
+    order_ref: str
+    idempotency_key: str
+
+
+Screener = Callable[[Any], Verdict]
+_screeners: dict[str, list[Screener]] = defaultdict(list)
+
+
+def screener_register(event: str, fn: Screener) -> None:
+    if fn not in _screeners[event]:
+        _screeners[event].append(fn)
+
+
+def screener_unregister(event: str, fn: Screener) -> None:
+    if fn in _screeners[event]:
+        _screeners[event].remove(fn)
+
+
+def screen(event: str, fact: Any) -> Verdict:
+    verdict = Verdict.ALLOW
+    for fn in list(_screeners[event]):
+        try:
+            verdict = max(verdict, fn(fact))
+        except Exception:  # a failing screener must hold the money, not wave it through
+            logger.exception("screener %s failed on %s; holding for review", fn, event)
+            verdict = Verdict.REVIEW
+    return verdict
