@@ -1,0 +1,1 @@
+"""OFAC sanctions-list parsing and address normalisation (pure Python, no ORM)."""
