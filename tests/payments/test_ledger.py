@@ -177,3 +177,14 @@ def test_client_entries_are_own_and_newest_first(make_client):
     ]
     assert all(e.account.client_id == alice.pk for e in entries)
     assert bob.pk != alice.pk
+
+
+def test_ledger_verify_command_reports_consistency(make_client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    make_client(balance="3.00")
+    out = StringIO()
+    call_command("ledger_verify", stdout=out)
+    assert "ledger consistent" in out.getvalue()
