@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db.models import QuerySet, Sum
 
 from nexora.accounts.models import ClientProfile
+from nexora.common.money import currency_quantum
 from payments.models import AccountKind, LedgerAccount, LedgerEntry
 
 
@@ -55,12 +56,19 @@ def client_entries(*, client: ClientProfile) -> QuerySet[LedgerEntry]:
     )
 
 
+def exact_sum(total: Decimal | None, *, currency: str) -> Decimal:
+    """A database SUM of amounts, exact. PostgreSQL sums NUMERIC exactly (this is a no-op there);
+    SQLite (the demo database) sums DECIMAL columns as floats, and quantizing to the currency's
+    quantum recovers the exact total of 2-decimal amounts well past any real balance (< 10^13)."""
+    return (total or Decimal("0")).quantize(currency_quantum(currency))
+
+
 def system_balance(*, code: str, currency: str) -> Decimal:
     """A system account's balance: the sum of its entries (system accounts keep no running total)."""
     total = LedgerEntry.objects.filter(
         account__kind=AccountKind.SYSTEM, account__system_code=code, currency=currency
     ).aggregate(total=Sum("amount"))["total"]
-    return total if total is not None else Decimal("0.00")
+    return exact_sum(total, currency=currency)
 
 
 def ledger_sum_mismatches() -> list[tuple[int, Decimal, Decimal]]:
@@ -68,8 +76,9 @@ def ledger_sum_mismatches() -> list[tuple[int, Decimal, Decimal]]:
     sums = dict(
         LedgerEntry.objects.values("account").annotate(total=Sum("amount")).values_list("account", "total")
     )
-    return [
-        (acc.pk, acc.balance, sums.get(acc.pk) or Decimal("0"))
-        for acc in LedgerAccount.objects.exclude(kind=AccountKind.SYSTEM)
-        if acc.balance != (sums.get(acc.pk) or Decimal("0"))
-    ]
+    mismatches = []
+    for acc in LedgerAccount.objects.exclude(kind=AccountKind.SYSTEM):
+        total = exact_sum(sums.get(acc.pk), currency=acc.currency)
+        if acc.balance != total:
+            mismatches.append((acc.pk, acc.balance, total))
+    return mismatches

@@ -46,8 +46,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("NEXORA_SANCTIONS_DATA", ROOT.parent / "shared" / "data" / "sanctions"))
 XML_BZ2 = DATA_DIR / "sdn_advanced.xml.bz2"
 CHECKSUM = DATA_DIR / "sdn_advanced_checksum.txt"
-# Peak RSS of a whole Python process parsing the ~121 MB XML; a non-streaming parse needs > 1 GB.
-MEMORY_LIMIT = 200 * 2**20
+# Peak RSS of a whole Python process parsing the ~121 MB XML (measured 105-223 MiB); building the
+# whole tree would need well over 1 GiB.
+MEMORY_LIMIT = 512 * 2**20
 
 # Distinct addresses per asset in the 2025-12-04 snapshot (= lines of each per-asset file).
 EXPECTED_COUNTS = dict(

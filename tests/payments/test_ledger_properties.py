@@ -21,7 +21,7 @@ from hypothesis.stateful import (
 from nexora.accounts.services import client_create
 from nexora.common.errors import Conflict, InsufficientFunds
 from payments.models import LedgerEntry
-from payments.selectors.ledger import balance_get
+from payments.selectors.ledger import balance_get, exact_sum
 from payments.services.charges import charge_create
 from payments.services.holds import hold_capture, hold_place, hold_release
 from payments.services.ledger import ledger_credit, ledger_reverse
@@ -115,8 +115,8 @@ class LedgerMachine(RuleBasedStateMachine):
         for kind, expected in (("available", self.available), ("held", self.held)):
             total = LedgerEntry.objects.filter(account__client=self.client, account__kind=kind).aggregate(
                 s=Sum("amount")
-            )["s"] or Decimal("0")
-            assert total == expected
+            )["s"]
+            assert exact_sum(total, currency="USD") == expected
 
 
 @pytest.mark.django_db
