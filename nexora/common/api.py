@@ -19,7 +19,6 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from nexora.common.errors import NexoraError
-from nexora.common.money import money_parse
 
 _DRF_CODES: dict[type[drf.APIException], str] = {
     drf.ParseError: "malformed_request",
@@ -82,15 +81,10 @@ class Pagination(PageNumberPagination):
 
 
 class MoneyField(serializers.Field):
-    """A fiat amount as a decimal string; parsed by ``money_parse`` against a sibling currency."""
-
-    def __init__(self, *, currency_field: str = "currency", **kwargs: Any) -> None:
-        self.currency_field = currency_field
-        super().__init__(**kwargs)
+    """A fiat amount as a decimal string. It keeps the raw text: the serializer's ``validate`` parses
+    it with ``money_parse`` once the currency (and so the quantum) is known."""
 
     def to_internal_value(self, data: Any) -> Any:
-        # The currency is validated with the rest of the body; here we only keep the raw text and
-        # let validate() parse once the currency is known.
         if isinstance(data, (bool, float)) or not isinstance(data, (str, int)):
             raise serializers.ValidationError(
                 'Send the amount as a decimal string, e.g. "12.50".', code="invalid_amount"
@@ -99,11 +93,6 @@ class MoneyField(serializers.Field):
 
     def to_representation(self, value: Decimal) -> str:
         return str(value)
-
-
-def money_validate(attrs: dict[str, Any], *, amount_field: str = "amount", currency: str) -> Decimal:
-    """Parse ``attrs[amount_field]`` for ``currency`` (used from serializers' ``validate``)."""
-    return money_parse(attrs[amount_field], currency=currency, field=amount_field)
 
 
 class ErrorBodySerializer(serializers.Serializer):
