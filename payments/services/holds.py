@@ -106,12 +106,15 @@ def _settle(
     reason: str,
     actor: Any,
 ) -> LedgerTransaction:
-    """Move ``amount`` (default: all that remains) out of ``held``; shared by release and capture."""
-    existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing
+    """Move ``amount`` (default: all that remains) out of ``held``; shared by release and capture.
+
+    The key is checked under the hold's row lock: a concurrent call with the same key waits for the
+    first to commit, then finds its transaction and returns it without touching ``remaining``."""
     with transaction.atomic():
         locked = Hold.objects.select_for_update().get(pk=hold.pk)
+        existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing
         amount = locked.remaining if amount is None else amount
         if locked.status != HoldStatus.ACTIVE or amount <= 0 or amount > locked.remaining:
             raise Conflict(
@@ -119,7 +122,7 @@ def _settle(
             )
         available, held = client_accounts(locked.client, locked.currency)
         target = available if credit_to is None else system_account(credit_to, locked.currency)
-        txn = ledger_post(
+        posting = ledger_post(
             kind=kind,
             idempotency_key=idempotency_key,
             lines=[Line(held, -amount), Line(target, amount)],
@@ -128,7 +131,10 @@ def _settle(
             description=reason,
             hold=locked,
             actor=actor,
-        ).transaction
+        )
+        if not posting.created:  # the key was used by a posting that is not this hold's
+            return posting.transaction
+        txn = posting.transaction
         remaining = locked.remaining - amount
         if remaining == 0:  # status and remaining change together (CHECK hold_status_matches_remaining)
             hold_transition(locked, to=HoldStatus.CLOSED, actor=actor, reason=reason, remaining=remaining)

@@ -151,7 +151,12 @@ def ledger_post(
                     created_by=actor if getattr(actor, "pk", None) else None,
                 )
         except IntegrityError:
-            return Posting(LedgerTransaction.objects.get(idempotency_key=idempotency_key), False)
+            # Only a taken key is a replay; any other unique violation (a second reversal of one
+            # transaction) is the caller's to handle.
+            existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is None:
+                raise
+            return Posting(existing, created=False)
         _apply_lines(lines, txn)
     return Posting(txn, created=True)
 
@@ -191,13 +196,16 @@ def ledger_reverse(
     if already is not None and already.idempotency_key != idempotency_key:
         raise Conflict(f"Transaction #{original.pk} was already reversed.", code="already_reversed")
     lines = [Line(e.account, -e.amount) for e in original.entries.select_related("account")]
-    return ledger_post(
-        kind=TransactionKind.REVERSAL,
-        idempotency_key=idempotency_key,
-        lines=lines,
-        client=original.client,
-        reference=original.reference,
-        description=reason,
-        reverses=original,
-        actor=actor,
-    ).transaction
+    try:
+        return ledger_post(
+            kind=TransactionKind.REVERSAL,
+            idempotency_key=idempotency_key,
+            lines=lines,
+            client=original.client,
+            reference=original.reference,
+            description=reason,
+            reverses=original,
+            actor=actor,
+        ).transaction
+    except IntegrityError:  # a concurrent reversal under another key won the unique ``reverses``
+        raise Conflict(f"Transaction #{original.pk} was already reversed.", code="already_reversed") from None

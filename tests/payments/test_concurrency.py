@@ -83,3 +83,45 @@ def test_same_charge_sent_concurrently_debits_once(make_client):
     assert sum(r.created for r in results) == 1  # type: ignore[attr-defined]
     assert LedgerTransaction.objects.filter(kind="charge").count() == 1
     assert balance_get(client=client).available == Decimal("75.00")
+
+
+def test_same_release_sent_concurrently_moves_the_hold_once(make_client):
+    from payments.models import Hold
+    from payments.services.holds import hold_place, hold_release
+
+    client = make_client(balance="100.00")
+    hold = hold_place(client=client, amount=Decimal("60.00"), idempotency_key="h", reason="review")
+
+    def release(i: int) -> object:
+        return hold_release(
+            hold=Hold.objects.get(pk=hold.pk), amount=Decimal("10.00"), idempotency_key="rel", reason="x"
+        )
+
+    results = run_threads(8, release)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len({r.pk for r in results}) == 1  # type: ignore[attr-defined]
+    hold.refresh_from_db()
+    assert hold.remaining == Decimal("50.00")
+    balance = balance_get(client=client)
+    assert (balance.available, balance.held) == (Decimal("50.00"), Decimal("50.00"))
+    assert ledger_sum_mismatches() == []
+
+
+def test_concurrent_reversals_under_different_keys_reverse_once(make_client):
+    from nexora.common.errors import Conflict
+    from payments.services.ledger import ledger_credit, ledger_reverse
+
+    client = make_client()
+    credit = ledger_credit(client=client, amount=Decimal("30.00"), idempotency_key="c")
+
+    def reverse(i: int) -> object:
+        return ledger_reverse(original=credit, idempotency_key=f"rev-{i}", reason="reorg")
+
+    results = run_threads(6, reverse)
+    reversals = [r for r in results if not isinstance(r, Exception)]
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert len(reversals) == 1
+    assert len(failures) == 5
+    assert all(isinstance(f, Conflict) and f.code == "already_reversed" for f in failures), failures
+    assert LedgerTransaction.objects.filter(reverses=credit).count() == 1
+    assert balance_get(client=client).available == Decimal("0.00")
