@@ -200,6 +200,27 @@ NEXORA_DEFAULT_CURRENCY = env.str("NEXORA_DEFAULT_CURRENCY", default="USD")
 # Largest amount a single posting may move, a guard against fat fingers and overflow.
 NEXORA_MAX_AMOUNT = env.str("NEXORA_MAX_AMOUNT", default="1000000000.00")
 
+# --- Top-ups and rates -------------------------------------------------------------------------
+# Rate providers, asked together; the median of those that answer is used. "static" is the table below.
+NEXORA_RATE_PROVIDERS = env.list("NEXORA_RATE_PROVIDERS", default=["static"])
+NEXORA_RATE_REFRESH_S = env.int("NEXORA_RATE_REFRESH_S", default=60)
+NEXORA_RATE_MAX_AGE_S = env.int("NEXORA_RATE_MAX_AGE_S", default=300)
+# "ASSET/CUR=price,..." for the static provider (the embedded demo default; not live prices).
+NEXORA_STATIC_RATES = env.dict(
+    "NEXORA_STATIC_RATES",
+    default={
+        "BTC/USD": "90000", "ETH/USD": "3000", "TRX/USD": "0.25", "USDT/USD": "1",
+        "BTC/EUR": "83000", "ETH/EUR": "2760", "TRX/EUR": "0.23", "USDT/EUR": "0.92",
+    },
+)  # fmt: skip
+NEXORA_COINGECKO_API_KEY = env.str("NEXORA_COINGECKO_API_KEY", default="")
+NEXORA_COINGECKO_PRO = env.bool("NEXORA_COINGECKO_PRO", default=False)
+NEXORA_BINANCE_USDT_AS_USD = env.bool("NEXORA_BINANCE_USDT_AS_USD", default=False)
+# Per-top-up bounds in the account currency, and how many unpaid top-ups a client may hold open.
+NEXORA_TOPUP_MAX_AMOUNT = env.str("NEXORA_TOPUP_MAX_AMOUNT", default="10000.00")
+NEXORA_TOPUP_MAX_OPEN = env.int("NEXORA_TOPUP_MAX_OPEN", default=10)
+NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,6 +10,10 @@ With no screener registered (the foundation, or a deployment without AML), every
 Events (the fact passed is a frozen dataclass defined here):
 
 * ``charge_requested`` — ``ChargeRequested``, before a charge is debited.
+* ``topup_requested`` — ``TopUpRequested``, before a top-up is quoted; ``REFUSE`` refuses it with
+  a neutral ``amount_above_limit`` (KYC limits), anything else lets it through.
+* ``deposit_confirmed`` — ``DepositConfirmed``, before a confirmed deposit is credited: ``ALLOW``
+  credits ``available``, anything stricter credits ``held`` and flags the top-up for review.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Verdict(enum.IntEnum):
 
     ALLOW = 0
     REVIEW = 1
+    REFUSE = 2
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,28 @@ class ChargeRequested:
     description: str
     order_ref: str
     idempotency_key: str
+
+
+@dataclass(frozen=True)
+class TopUpRequested:
+    client_id: int
+    network: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class DepositConfirmed:
+    deposit_id: int
+    client_id: int
+    topup_id: int | None
+    network: str
+    tx_hash: str
+    sender: str
+    units: int
+    amount: Decimal  # fiat value about to be credited
+    currency: str
+    late: bool
 
 
 Screener = Callable[[Any], Verdict]

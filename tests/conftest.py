@@ -8,7 +8,7 @@ it the test is skipped with a reason (a laptop without PostgreSQL can still run 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from nexora.accounts.models import ClientProfile, User
 from nexora.accounts.roles import STAFF_ROLES, roles_sync
 from nexora.accounts.services import apikey_create, client_create
+from payments.models import Network
 from payments.services.ledger import ledger_credit
 
 
@@ -77,6 +78,62 @@ def make_staff(db: None) -> Callable[[str], User]:
         )
         user.groups.set([groups[role]])
         return user
+
+    return make
+
+
+DEVNET_EVM_XPUB = (  # m/44'/60'/0' of the public test phrase "abandon ... about"
+    "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt"
+)
+DEVNET_TRON_XPUB = (
+    "xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd"
+)
+BIP84_ZPUB = (
+    "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
+)
+NETWORK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "usdt-trc20": {"name": "USDT (TRON, TRC-20)", "family": "tron", "asset": "USDT",
+                   "token_contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "decimals": 6, "confirmations": 19,
+                   "min_amount": "1", "xpub": DEVNET_TRON_XPUB},
+    "usdt-erc20": {"name": "USDT (Ethereum, ERC-20)", "family": "evm", "chain_id": 1, "asset": "USDT",
+                   "token_contract": "0xdAC17F958D2ee523a2206206994597C13D831ec7", "decimals": 6,
+                   "confirmations": 3, "min_amount": "1", "xpub": DEVNET_EVM_XPUB,
+                   "explorer_tx_url": "https://etherscan.io/tx/{tx}"},
+    "usdt-bep20": {"name": "USDT (BSC, BEP-20)", "family": "evm", "chain_id": 56, "asset": "USDT",
+                   "token_contract": "0x55d398326f99059fF775485246999027B3197955", "decimals": 18,
+                   "quote_places": 6, "confirmations": 3, "min_amount": "1", "xpub": DEVNET_EVM_XPUB},
+    "eth": {"name": "Ether", "family": "evm", "chain_id": 1, "asset": "ETH", "decimals": 18,
+            "confirmations": 3, "min_amount": "0.001", "xpub": DEVNET_EVM_XPUB},
+    "trx": {"name": "TRX", "family": "tron", "asset": "TRX", "decimals": 6, "confirmations": 19,
+            "min_amount": "10", "xpub": DEVNET_TRON_XPUB},
+    "btc": {"name": "Bitcoin", "family": "bitcoin", "asset": "BTC", "decimals": 8, "confirmations": 2,
+            "min_amount": "0.0001", "xpub": BIP84_ZPUB},
+}  # fmt: skip
+STATIC_RATES = {"BTC/USD": "90000", "ETH/USD": "3000", "TRX/USD": "0.25", "USDT/USD": "1", "USDT/EUR": "0.92",
+                "ETH/EUR": "2760", "BTC/EUR": "83000", "TRX/EUR": "0.23"}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def static_rates(settings: Any) -> Iterator[None]:
+    """Every test quotes from the same static table, and no cached rate leaks between tests."""
+    from payments.services.quotes import rate_service
+
+    settings.NEXORA_RATE_PROVIDERS = ["static"]
+    settings.NEXORA_STATIC_RATES = dict(STATIC_RATES)
+    rate_service.cache_clear()
+    yield
+    rate_service.cache_clear()
+
+
+@pytest.fixture
+def make_network(db: None) -> Callable[..., Network]:
+    """``make_network("usdt-trc20", confirmations=2)``: a network as ``networks_load`` would create it."""
+    from payments.services.networks import networks_load
+
+    def make(code: str = "usdt-erc20", **overrides: Any) -> Network:
+        base = dict(NETWORK_DEFAULTS.get(code.split("@")[0], NETWORK_DEFAULTS["usdt-erc20"]))
+        networks_load(entries=[{"code": code.split("@")[-1], **base, **overrides}])
+        return Network.objects.get(code=code.split("@")[-1])
 
     return make
 

@@ -1,14 +1,23 @@
-"""Serializers for the ledger and charge endpoints: parse and render only, no logic."""
+"""Serializers for balances, the ledger, charges, networks and top-ups: parse and render only."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from nexora.common.api import MoneyField
 from nexora.common.money import money_parse
-from payments.models import Charge, LedgerEntry
+from payments.models import Charge, Deposit, LedgerEntry, Network, TopUp
+from payments.selectors.topups import (
+    client_deposit_status,
+    explorer_tx_url,
+    topup_confirmations,
+    topup_paid_units,
+    topup_payment_uri,
+    topup_under_review,
+)
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -62,3 +71,106 @@ class ChargeSerializer(serializers.ModelSerializer):
             "ledger_transaction",
             "created_at",
         ]
+
+
+# --- networks and top-ups ------------------------------------------------------------------------
+
+
+class NetworkSerializer(serializers.ModelSerializer):
+    min_amount = serializers.SerializerMethodField(help_text="Smallest payment credited, in asset units.")
+    token_contract = serializers.CharField(help_text="Empty for the native coin.")
+
+    class Meta:
+        model = Network
+        fields = ["code", "name", "family", "chain_id", "asset", "token_contract", "decimals", "quote_places",
+                  "confirmations", "min_amount", "quote_window_s"]  # fmt: skip
+
+    def get_min_amount(self, network: Network) -> str:
+        return network.display(network.min_amount)
+
+
+class TopUpCreateSerializer(serializers.Serializer):
+    network = serializers.CharField(max_length=32, help_text="A network code from /api/v1/networks/.")
+    amount = MoneyField(help_text='Decimal string in the account currency, e.g. "50.00".')
+
+
+class TxHashSerializer(serializers.Serializer):
+    tx_hash = serializers.CharField(max_length=100, help_text="EVM: 0x + 64 hex; TRON and Bitcoin: 64 hex.")
+
+
+class TxLookupSerializer(serializers.Serializer):
+    tx_hash = serializers.CharField()
+    status = serializers.CharField(help_text="queued, found or not_found")
+
+
+class DepositSerializer(serializers.Serializer):
+    tx_hash = serializers.CharField()
+    index = serializers.IntegerField()
+    amount = serializers.SerializerMethodField(help_text="Asset units received.")
+    confirmations = serializers.IntegerField()
+    status = serializers.SerializerMethodField(
+        help_text="confirming, credited, under_review, received (not credited automatically: "
+        "support will contact you), failed or reversed."
+    )
+    credited_amount = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    late = serializers.BooleanField()
+    explorer_url = serializers.SerializerMethodField()
+    seen_at = serializers.DateTimeField()
+
+    def get_amount(self, deposit: Deposit) -> str:
+        return deposit.network.display(deposit.amount)
+
+    def get_status(self, deposit: Deposit) -> str:
+        return client_deposit_status(deposit)
+
+    def get_explorer_url(self, deposit: Deposit) -> str:
+        return explorer_tx_url(deposit.network, deposit.tx_hash)
+
+
+class TopUpSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    network = serializers.CharField(source="network.code")
+    asset = serializers.CharField(source="network.asset")
+    address = serializers.CharField(source="address.address")
+    amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    currency = serializers.CharField()
+    crypto_amount = serializers.SerializerMethodField(help_text="Exact amount to send, in asset units.")
+    rate = serializers.SerializerMethodField(help_text="Locked price of one asset unit in the currency.")
+    payment_uri = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+    monitor_until = serializers.DateTimeField()
+    status = serializers.CharField(help_text="awaiting_payment, confirming, completed, expired or invalid")
+    exception = serializers.CharField(help_text="none, underpaid, overpaid, paid_late or below_minimum")
+    under_review = serializers.SerializerMethodField()
+    required_confirmations = serializers.IntegerField(source="network.confirmations")
+    confirmations = serializers.SerializerMethodField()
+    paid_crypto = serializers.SerializerMethodField(help_text="Asset units received so far.")
+    credited_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+    deposits = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_crypto_amount(self, topup: TopUp) -> str:
+        return topup.network.display(topup.crypto_amount)
+
+    def get_rate(self, topup: TopUp) -> str:
+        return f"{topup.rate.normalize():f}"
+
+    def get_payment_uri(self, topup: TopUp) -> str:
+        return topup_payment_uri(topup)
+
+    def get_under_review(self, topup: TopUp) -> bool:
+        return topup_under_review(topup)
+
+    def get_confirmations(self, topup: TopUp) -> int:
+        return topup_confirmations(topup)
+
+    def get_paid_crypto(self, topup: TopUp) -> str:
+        return topup.network.display(topup_paid_units(topup))
+
+    @extend_schema_field(DepositSerializer(many=True))
+    def get_deposits(self, topup: TopUp) -> list[dict[str, Any]]:
+        deposits = [d for d in topup.deposits.all() if d.network_id == topup.network_id]
+        for deposit in deposits:
+            deposit.network = topup.network
+            deposit.topup = topup
+        return list(DepositSerializer(deposits, many=True).data)

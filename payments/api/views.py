@@ -1,12 +1,14 @@
-"""Thin API views for balances, the ledger and charges: authenticate, parse, call, render."""
+"""Thin API views for balances, the ledger, charges, networks and top-ups: authenticate, parse,
+call one service or selector, render."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,10 +27,17 @@ from payments.api.serializers import (
     ChargeCreateSerializer,
     ChargeSerializer,
     LedgerEntrySerializer,
+    NetworkSerializer,
+    TopUpCreateSerializer,
+    TopUpSerializer,
+    TxHashSerializer,
+    TxLookupSerializer,
 )
 from payments.models import Charge
 from payments.selectors.ledger import balance_get, client_entries
+from payments.selectors.topups import networks_enabled, topup_for_client, topups_for_client
 from payments.services.charges import charge_create
+from payments.services.topups import topup_create, topup_tx_submit
 
 
 class BalanceView(APIView):
@@ -92,3 +101,78 @@ class StaffClientBalanceView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         client = get_object_or_404(ClientProfile, pk=pk)
         return Response(BalanceSerializer(balance_get(client=client)).data)
+
+
+# --- networks and top-ups ------------------------------------------------------------------------
+
+
+class NetworkListView(generics.ListAPIView):
+    """Networks a client can top up on."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = NetworkSerializer
+    pagination_class = None
+
+    def get_queryset(self) -> Any:
+        return networks_enabled()
+
+
+class TopUpListCreateView(generics.ListAPIView):
+    permission_classes = [IsClient]
+    serializer_class = TopUpSerializer
+
+    def get_queryset(self) -> Any:
+        return topups_for_client(request_client(self.request))
+
+    @extend_schema(
+        request=TopUpCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Resend the same key to retry safely: the first top-up is returned (200).",
+            )
+        ],
+        responses={200: TopUpSerializer, 201: TopUpSerializer, **error_responses(400, 401, 403, 409, 503)},
+        description="Quote an amount in the account currency on a network; returns the address, the exact "
+        "crypto amount at a locked rate and the time window.",
+    )
+    def post(self, request: Request) -> Response:
+        body = TopUpCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()[:200]
+        result = topup_create(
+            client=request_client(request),
+            network_code=body.validated_data["network"],
+            amount=body.validated_data["amount"],
+            idempotency_key=key,
+        )
+        topup = topup_for_client(request_client(request), result.topup.public_id)
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(TopUpSerializer(topup).data, status=code)
+
+
+class TopUpDetailView(APIView):
+    permission_classes = [IsClient]
+
+    @extend_schema(responses={200: TopUpSerializer, **error_responses(401, 403, 404)})
+    def get(self, request: Request, topup_id: str) -> Response:
+        return Response(TopUpSerializer(topup_for_client(request_client(request), topup_id)).data)
+
+
+class TopUpTxHashView(APIView):
+    permission_classes = [IsClient]
+
+    @extend_schema(
+        request=TxHashSerializer,
+        responses={202: TxLookupSerializer, **error_responses(400, 401, 403, 404, 409)},
+        description="Tell us the hash of your payment so it is looked up at once.",
+    )
+    def post(self, request: Request, topup_id: str) -> Response:
+        topup = topup_for_client(request_client(request), topup_id)
+        body = TxHashSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lookup = topup_tx_submit(topup=topup, tx_hash=body.validated_data["tx_hash"])
+        return Response(TxLookupSerializer(lookup).data, status=status.HTTP_202_ACCEPTED)

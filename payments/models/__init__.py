@@ -1,6 +1,7 @@
 """Payments models, one module per concept; re-exported here for Django and for callers."""
 
 from payments.models.charges import Charge, ChargeStatus
+from payments.models.fields import ChainAmountField
 from payments.models.ledger import (
     AccountKind,
     Hold,
@@ -11,16 +12,42 @@ from payments.models.ledger import (
     SystemAccount,
     TransactionKind,
 )
+from payments.models.networks import DepositAddress, DerivationCounter, Family, Network
+from payments.models.topups import (
+    Deposit,
+    DepositStatus,
+    ReviewFlag,
+    TopUp,
+    TopUpException,
+    TopUpStatus,
+    TxLookup,
+    TxLookupStatus,
+    UnappliedReason,
+)
 
 __all__ = [
     "AccountKind",
+    "ChainAmountField",
     "Charge",
     "ChargeStatus",
+    "Deposit",
+    "DepositAddress",
+    "DepositStatus",
+    "DerivationCounter",
+    "Family",
     "Hold",
     "HoldStatus",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "Network",
+    "ReviewFlag",
     "SystemAccount",
+    "TopUp",
+    "TopUpException",
+    "TopUpStatus",
     "TransactionKind",
+    "TxLookup",
+    "TxLookupStatus",
+    "UnappliedReason",
 ]
