@@ -1,4 +1,5 @@
-"""Demo data for ``make run``: users for each role, a billing key and an opening balance.
+"""Demo data for ``make run``: users for each role, a billing key, an opening balance and the devnet
+networks (``config/networks.devnet.yaml``: the local anvil chain, with a public test key).
 
 Idempotent (safe to run at every start) and refused in production. The demo passwords and the
 billing key are fixed and printed, because the point of the demo is to be tried by hand.
@@ -7,6 +8,7 @@ billing key are fixed and printed, because the point of the demo is to be tried 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from decimal import Decimal
 
 from django.conf import settings
@@ -44,6 +46,18 @@ def _staff_ensure(username: str, role: str) -> None:
     user.groups.set([Group.objects.get(name=role)])
 
 
+DEVNET_CONFIG = Path(settings.BASE_DIR) / "config" / "networks.devnet.yaml"
+
+
+def _devnet_networks_load() -> None:
+    import yaml
+
+    from payments.services.networks import networks_load
+
+    entries = yaml.safe_load(DEVNET_CONFIG.read_text(encoding="utf-8"))["networks"]
+    networks_load(entries=entries)
+
+
 @transaction.atomic
 def demo_setup() -> list[DemoLogin]:
     if settings.PRODUCTION:
@@ -67,4 +81,5 @@ def demo_setup() -> list[DemoLogin]:
         name="demo-billing",
         defaults={"prefix": DEMO_BILLING_KEY[:12], "key_hash": api_key_hash(DEMO_BILLING_KEY)},
     )
+    _devnet_networks_load()
     return [DemoLogin("client", "client"), *(DemoLogin(u, r) for u, r in DEMO_STAFF)]
