@@ -1,9 +1,24 @@
-"""Admin for the ledger (read only: money moves only through services) and charges."""
+"""Admin: networks are editable configuration; the ledger, charges, addresses, top-ups and deposits
+are read only (money and statuses move only through services)."""
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from nexora.common.admin_base import ReadOnlyAdmin
-from payments.models import Charge, Hold, LedgerAccount, LedgerEntry, LedgerTransaction
+from payments.models import (
+    Charge,
+    Deposit,
+    DepositAddress,
+    Hold,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Network,
+    TopUp,
+)
 
 
 class EntryInline(admin.TabularInline):
@@ -47,3 +62,56 @@ class ChargeAdmin(ReadOnlyAdmin):
     list_display = ["id", "client", "amount", "currency", "status", "order_ref", "created_at"]
     list_filter = ["status"]
     search_fields = ["order_ref", "idempotency_key"]
+
+
+class NetworkAdminForm(forms.ModelForm):
+    class Meta:
+        model = Network
+        fields = "__all__"  # noqa: DJ007 - every field is configuration an operator may edit
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # Django calls it after model validation
+        if "xpub" in self.errors:  # a refused key (maybe a private one) is never sent back to the browser
+            data = dict(self.data.items())
+            data["xpub"] = ""
+            self.data = data
+
+
+@admin.register(Network)
+class NetworkAdmin(admin.ModelAdmin):
+    """Editable configuration. ``Network.clean`` refuses private keys and meaning-changing edits."""
+
+    form = NetworkAdminForm
+    list_display = ["code", "name", "family", "chain_id", "asset", "confirmations", "key", "enabled"]
+    list_filter = ["family", "enabled"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    @admin.display(description="key")
+    def key(self, network: Network) -> str:
+        return network.key_fingerprint
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a network is disabled, never deleted: its addresses and top-ups stay
+
+
+@admin.register(DepositAddress)
+class DepositAddressAdmin(ReadOnlyAdmin):
+    list_display = ["address", "family", "index", "key_fingerprint", "network", "client", "created_at"]
+    list_filter = ["family"]
+    search_fields = ["address"]
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "client", "network", "amount", "currency", "status", "exception", "review",
+                    "credited_amount", "created_at"]  # fmt: skip
+    list_filter = ["status", "exception", "review", "network"]
+    search_fields = ["public_id", "address__address"]
+
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnlyAdmin):
+    list_display = ["tx_hash", "index", "network", "client", "amount", "confirmations", "status",
+                    "unapplied_reason", "credited_amount", "late"]  # fmt: skip
+    list_filter = ["status", "unapplied_reason", "network"]
+    search_fields = ["tx_hash", "sender"]

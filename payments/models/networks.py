@@ -83,10 +83,11 @@ class Network(models.Model):
         return f"{self.name} ({self.code})"
 
     def clean(self) -> None:
-        from payments.services.networks import network_validate
+        from payments.services.networks import network_in_use_check, network_validate
 
         try:
             network_validate(self)
+            network_in_use_check(self)
         except NexoraError as exc:
             raise ValidationError(
                 {name: [e["message"] for e in errs] for name, errs in exc.fields.items()} or exc.message

@@ -66,6 +66,17 @@ def network_validate(network: Network) -> None:
         raise _fail("xpub", exc.code, exc.message) from None
 
 
+def network_in_use_check(network: Network) -> None:
+    """Refuse changing what recorded amounts mean (family, chain, contract, decimals) under top-ups."""
+    if network.pk is None:
+        return
+    stored = Network.objects.filter(pk=network.pk).values(*IMMUTABLE_WITH_TOPUPS).first() or {}
+    changed = sorted(name for name in IMMUTABLE_WITH_TOPUPS if stored.get(name) != getattr(network, name))
+    if changed and network.topups.exists():
+        message = f"{network.code}: {changed[0]} cannot change once the network has top-ups."
+        raise _fail(changed[0], "network_in_use", message)
+
+
 def amount_to_units(value: object, decimals: int, *, field_name: str = "min_amount") -> int:
     """An asset amount ("0.5") as exact base units; refuses floats and sub-unit precision."""
     if isinstance(value, (bool, float)):
@@ -117,9 +128,7 @@ def network_upsert(*, code: str, values: Mapping[str, Any]) -> tuple[Network, st
         setattr(network, name, value)
     network_validate(network)
     changed = {n for n in values if getattr(network, n) != before[n]}
-    if not created and network.topups.exists() and changed & set(IMMUTABLE_WITH_TOPUPS):
-        name = sorted(changed & set(IMMUTABLE_WITH_TOPUPS))[0]
-        raise _fail(name, "network_in_use", f"{code}: {name} cannot change once the network has top-ups.")
+    network_in_use_check(network)
     if created or changed:
         network.full_clean(validate_unique=False)
         network.save()
