@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
@@ -17,6 +18,16 @@ from payments.services.lookups import tx_lookup_run
 from payments.services.topups import topups_expire_due
 
 LOOKUP_RETRIES = 5
+logger = logging.getLogger(__name__)
+
+
+def tx_lookup_enqueue(lookup_id: int) -> None:
+    """Queue a lookup after commit. With eager tasks (the embedded demo) it runs in the request; a node
+    that is down must not turn the client's 202 into a 500: the scanner will still see the payment."""
+    try:
+        tx_lookup.delay(lookup_id)
+    except Exception:
+        logger.warning("tx lookup %s could not run now; the scanner will find the payment", lookup_id)
 
 
 @shared_task(

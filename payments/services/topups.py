@@ -288,7 +288,7 @@ def topup_tx_submit(*, topup: TopUp, tx_hash: object) -> TxLookup:
     with transaction.atomic():
         lookup, created = TxLookup.objects.get_or_create(topup=topup, tx_hash=canonical)
         if created:
-            from payments.tasks import tx_lookup
+            from payments.tasks import tx_lookup_enqueue
 
-            transaction.on_commit(lambda: tx_lookup.delay(lookup.pk))
+            transaction.on_commit(lambda: tx_lookup_enqueue(lookup.pk))
     return lookup
