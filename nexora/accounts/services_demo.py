@@ -8,8 +8,8 @@ billing key are fixed and printed, because the point of the demo is to be tried 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import Group
