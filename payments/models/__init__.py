@@ -13,6 +13,7 @@ from payments.models.ledger import (
     TransactionKind,
 )
 from payments.models.networks import DepositAddress, DerivationCounter, Family, Network
+from payments.models.scanner import KEEP_BLOCKS, ScanCursor, ScannedBlock
 from payments.models.topups import (
     Deposit,
     DepositStatus,
@@ -26,6 +27,7 @@ from payments.models.topups import (
 )
 
 __all__ = [
+    "KEEP_BLOCKS",
     "AccountKind",
     "ChainAmountField",
     "Charge",
@@ -42,6 +44,8 @@ __all__ = [
     "LedgerTransaction",
     "Network",
     "ReviewFlag",
+    "ScanCursor",
+    "ScannedBlock",
     "SystemAccount",
     "TopUp",
     "TopUpException",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_credit_rounds_down_to_the_cent():
 
 
 def test_window_total_is_capped_at_the_quote_unless_overpaid():
-    args = {"quoted_units": 16_666_667, "amount": Decimal("50.00"), "rate": Decimal("3.0001"),
+    args: dict[str, Any] = {"quoted_units": 16_666_667, "amount": Decimal("50.00"), "rate": Decimal("3.0001"),
             "network": net(6, 6), "currency": "USD"}  # fmt: skip
     assert window_credit_total(units=16_666_667, **args) == Decimal("50.00")  # worth 50.0016..., capped
     assert window_credit_total(units=16_666_666, **args) == Decimal("50.00")  # a unit short: still >= 50

@@ -1,0 +1,207 @@
+"""The chain scanner: move each network's cursor forward block by block, record every transfer to
+an issued address, recount confirmations and survive reorgs. One scanner per network at a time.
+
+One pass (``scan_network_once``):
+
+1. Take the network's scan lock (a PostgreSQL session advisory lock, released on exit or when the
+   connection dies; a cache lock elsewhere). Another worker holding it means this pass is skipped.
+2. Read the head. On the first pass the cursor starts at ``options.start_height`` or at
+   ``head - confirmations`` (nothing older can still need confirming).
+3. Check the cursor's block is still on the chain. If not, walk back through the stored hashes to
+   the common ancestor, mark deposits from orphaned blocks ``reorged`` and rewind the cursor; the
+   next range rescans them (a transfer mined again returns to ``pending``).
+4. Scan ``cursor+1 .. min(cursor+batch, head-lag)``, check the blocks are contiguous and chained to
+   the cursor, observe every transfer (``deposit_observe``), store the blocks and move the cursor,
+   all in one database transaction: a failure anywhere leaves the cursor where it was.
+5. Recount confirmations of pending deposits; before confirming one, re-check its block hash.
+
+A credited deposit whose block is orphaned (a reorg deeper than the confirmations) is NOT handled
+automatically yet: it is logged as an error and recorded on the cursor for an operator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from payments.chains.base import BlockRef, ChainAdapter, ChainError, ScanResult
+from payments.models import (
+    KEEP_BLOCKS,
+    Deposit,
+    DepositAddress,
+    DepositStatus,
+    Network,
+    ScanCursor,
+    ScannedBlock,
+)
+from payments.services.deposits import deposit_confirm, deposit_observe, deposit_reorg, utc_from_timestamp
+
+logger = logging.getLogger(__name__)
+DEFAULT_BATCH = 100
+LOCK_TTL_S = 600
+
+
+class ReorgTooDeep(ChainError):
+    """No stored block matches the chain any more: an operator must look."""
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    network: str
+    skipped: bool = False
+    head: int = 0
+    height: int = 0
+    blocks: int = 0
+    transfers: int = 0
+    reorg_depth: int = 0
+
+
+def _lock_key(network: Network) -> int:
+    digest = hashlib.sha256(f"nexora-scan:{network.pk}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextmanager
+def network_scan_lock(network: Network) -> Iterator[bool]:
+    """Yield True if this process holds the network's scan lock for the block's duration."""
+    key = _lock_key(network)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            acquired = bool(cur.fetchone()[0])
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with connection.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_unlock(%s)", [key])
+        return
+    acquired = cache.add(f"scan-lock:{key}", 1, timeout=LOCK_TTL_S)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            cache.delete(f"scan-lock:{key}")
+
+
+def watched_addresses(network: Network) -> frozenset[str]:
+    """Every address ever issued in the network's family: late and wrong-network payments are seen too."""
+    return frozenset(DepositAddress.objects.filter(family=network.family).values_list("address", flat=True))
+
+
+def _cursor(network: Network, adapter: ChainAdapter, head: int) -> ScanCursor:
+    cursor = ScanCursor.objects.filter(network=network).first()
+    if cursor is not None:
+        return cursor
+    start = network.options.get("start_height")
+    height = int(start) if start is not None else max(0, head - network.confirmations)
+    ref = adapter.block_ref(height)
+    return ScanCursor.objects.create(network=network, height=height, block_hash=ref.hash, head=head)
+
+
+def _orphan(network: Network, above: int) -> None:
+    """Deposits in blocks above ``above`` left the chain: un-credited ones become ``reorged``."""
+    gone = Deposit.objects.filter(network=network, block_height__gt=above).exclude(
+        status__in=(DepositStatus.REORGED, DepositStatus.FAILED, DepositStatus.REVERSED)
+    )
+    for deposit in gone:
+        if deposit.status == DepositStatus.CREDITED:
+            message = f"deep reorg: credited deposit {deposit.pk} ({deposit.tx_hash}) left the chain"
+            logger.error("%s on %s; an operator must review it", message, network.code)
+            ScanCursor.objects.filter(network=network).update(last_error=message[:300])
+            continue
+        deposit_reorg(deposit=deposit, reason=f"its block above #{above} was orphaned")
+
+
+@transaction.atomic
+def _rewind(network: Network, cursor: ScanCursor, adapter: ChainAdapter) -> int:
+    """If the cursor's block left the chain, rewind to the common ancestor; returns the depth."""
+    if adapter.block_ref(cursor.height).hash == cursor.block_hash:
+        return 0
+    stored = ScannedBlock.objects.filter(network=network, height__lt=cursor.height).order_by("-height")
+    ancestor = next((b for b in stored.iterator() if adapter.block_ref(b.height).hash == b.block_hash), None)
+    if ancestor is None:
+        raise ReorgTooDeep(f"{network.code}: no stored block below #{cursor.height} is still on the chain")
+    _orphan(network, ancestor.height)
+    ScannedBlock.objects.filter(network=network, height__gt=ancestor.height).delete()
+    depth = cursor.height - ancestor.height
+    logger.warning("%s: reorg of %d block(s); rewinding to #%d", network.code, depth, ancestor.height)
+    cursor.height, cursor.block_hash = ancestor.height, ancestor.block_hash
+    cursor.save(update_fields=["height", "block_hash", "updated_at"])
+    return depth
+
+
+def _check_linked(cursor: ScanCursor, blocks: Sequence[BlockRef], start: int, end: int) -> None:
+    heights = [b.height for b in blocks]
+    if heights != list(range(start, end + 1)):
+        raise ChainError(f"node returned blocks {heights[:3]}... for {start}..{end}")
+    parent = cursor.block_hash
+    for block in blocks:
+        if block.parent_hash != parent:
+            raise ChainError(f"block #{block.height} does not follow the previous one (a reorg under way)")
+        parent = block.hash
+
+
+@transaction.atomic
+def _record(network: Network, cursor: ScanCursor, result: ScanResult, head: int) -> None:
+    times = {b.height: utc_from_timestamp(b.timestamp) for b in result.blocks}
+    for transfer in result.transfers:
+        block_time = times.get(transfer.block_height) if transfer.block_height is not None else None
+        deposit_observe(network=network, transfer=transfer, head=head, block_time=block_time)
+    ScannedBlock.objects.bulk_create(
+        [ScannedBlock(network=network, height=b.height, block_hash=b.hash, parent_hash=b.parent_hash)
+         for b in result.blocks]
+    )  # fmt: skip
+    last = result.blocks[-1]
+    ScannedBlock.objects.filter(network=network, height__lte=last.height - KEEP_BLOCKS).delete()
+    cursor.height, cursor.block_hash = last.height, last.hash
+    cursor.save(update_fields=["height", "block_hash", "updated_at"])
+
+
+def _confirmations_refresh(network: Network, head: int, adapter: ChainAdapter) -> None:
+    pending = Deposit.objects.filter(
+        network=network, status=DepositStatus.PENDING, block_height__isnull=False
+    )
+    for deposit in pending:
+        assert deposit.block_height is not None
+        confirmations = max(0, head - deposit.block_height + 1)
+        if confirmations < network.confirmations:
+            Deposit.objects.filter(pk=deposit.pk).update(confirmations=confirmations)
+        elif adapter.block_ref(deposit.block_height).hash == deposit.block_hash:
+            Deposit.objects.filter(pk=deposit.pk).update(confirmations=confirmations)
+            deposit_confirm(deposit=deposit)
+
+
+def _scan_range(
+    network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int, batch: int
+) -> ScanResult:
+    safe = head - int(network.options.get("lag", 0))
+    start, end = cursor.height + 1, min(cursor.height + batch, safe)
+    if start > end:
+        return ScanResult(blocks=(), transfers=())
+    result = adapter.scan(start, end, watched_addresses(network))
+    _check_linked(cursor, result.blocks, start, end)
+    _record(network, cursor, result, head)
+    return result
+
+
+def scan_network_once(*, network: Network, adapter: ChainAdapter, batch: int = DEFAULT_BATCH) -> ScanOutcome:
+    """One pass over ``network``; see the module docstring."""
+    with network_scan_lock(network) as acquired:
+        if not acquired:
+            return ScanOutcome(network=network.code, skipped=True)
+        head = adapter.head()
+        cursor = _cursor(network, adapter, head)
+        depth = _rewind(network, cursor, adapter)
+        result = _scan_range(network, cursor, adapter, head, batch)
+        _confirmations_refresh(network, head, adapter)
+        ScanCursor.objects.filter(pk=cursor.pk).update(head=head, last_scan_at=timezone.now())
+        return ScanOutcome(network=network.code, head=head, height=cursor.height, blocks=len(result.blocks),
+                           transfers=len(result.transfers), reorg_depth=depth)  # fmt: skip

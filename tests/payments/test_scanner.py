@@ -1,0 +1,172 @@
+"""The scanner on an in-memory chain: cursor, confirmations, reorgs, node faults, the lock."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from decimal import Decimal
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+from django.db import connection
+
+from payments.chains.base import ChainError
+from payments.models import Deposit, LedgerTransaction, ScanCursor, ScannedBlock, TopUp
+from payments.scanner import _lock_key, network_scan_lock, scan_network_once
+from payments.selectors.ledger import balance_get
+from payments.services.topups import topup_create
+from tests.payments.memory_chain import memory_chain
+
+pytestmark = pytest.mark.django_db
+USDT = 10**6
+
+
+@pytest.fixture
+def env(make_network, make_client):
+    network = make_network("usdt-erc20", confirmations=3)
+    client = make_client()
+    chain = memory_chain(network)
+    chain.mine(5)
+    topup = topup_create(client=client, network_code="usdt-erc20", amount="50").topup
+    return SimpleNamespace(network=network, client=client, chain=chain, topup=topup)
+
+
+def scan(env, batch=100):
+    return scan_network_once(network=env.network, adapter=env.chain, batch=batch)
+
+
+def test_first_pass_starts_confirmations_below_the_head_and_scans_every_block(env):
+    outcome = scan(env)
+    assert (outcome.head, outcome.height, outcome.blocks) == (5, 5, 3)  # 3..5 after a start at 5-3=2
+    env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.mine(7)
+    for _ in range(4):
+        scan(env, batch=2)  # 12 blocks in steps of 2
+    cursor = ScanCursor.objects.get()
+    assert (cursor.height, cursor.head) == (12, 12)
+    assert list(ScannedBlock.objects.order_by("height").values_list("height", flat=True)) == list(
+        range(3, 13)
+    )
+    assert TopUp.objects.get().status == "completed"
+    assert balance_get(client=env.client).available == Decimal("50.00")
+
+
+def test_confirmations_are_recounted_on_later_passes(env):
+    scan(env)
+    env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.mine()
+    scan(env)
+    assert (Deposit.objects.get().confirmations, Deposit.objects.get().status) == (1, "pending")
+    env.chain.mine()
+    scan(env)
+    assert Deposit.objects.get().confirmations == 2
+    env.chain.mine()
+    scan(env)
+    assert (Deposit.objects.get().confirmations, Deposit.objects.get().status) == (3, "credited")
+
+
+def test_shallow_reorg_drops_the_payment_and_a_remined_one_is_credited_once(env):
+    scan(env)
+    tx = env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.mine(2)
+    scan(env)
+    assert Deposit.objects.get().status == "pending"
+    env.chain.reorg(2)  # the payment's block and the next are replaced by empty blocks
+    outcome = scan(env)
+    assert outcome.reorg_depth == 2
+    assert Deposit.objects.get().status == "reorged"
+    assert TopUp.objects.get().status == "awaiting_payment"
+    env.chain.mempool.append(tx)
+    env.chain.mine(3)
+    scan(env)
+    deposit = Deposit.objects.get()
+    assert (deposit.status, deposit.block_height) == ("credited", 8)
+    assert LedgerTransaction.objects.filter(idempotency_key__startswith="deposit:").count() == 1
+
+
+def test_reorg_that_keeps_the_transaction_moves_it_to_its_new_block(env):
+    scan(env)
+    tx = env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.mine(2)
+    scan(env)
+    old_hash = Deposit.objects.get().block_hash
+    env.chain.reorg(2, keep={tx.tx_hash})
+    env.chain.mine(1)
+    scan(env)
+    deposit = Deposit.objects.get()
+    assert deposit.block_hash != old_hash and deposit.status == "pending"
+    env.chain.mine(2)
+    scan(env)
+    assert Deposit.objects.get().status == "credited"
+    assert balance_get(client=env.client).available == Decimal("50.00")
+
+
+def test_node_fault_leaves_the_cursor_where_it_was(env, monkeypatch):
+    scan(env)
+    env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.mine(3)
+
+    def broken(*args, **kwargs):
+        raise ChainError("connection reset")
+
+    monkeypatch.setattr(env.chain, "scan", broken)
+    with pytest.raises(ChainError):
+        scan(env)
+    assert ScanCursor.objects.get().height == 5 and not Deposit.objects.exists()
+    monkeypatch.undo()
+    scan(env)
+    assert ScanCursor.objects.get().height == 8 and Deposit.objects.get().status == "credited"
+
+
+def test_blocks_that_do_not_chain_to_the_cursor_are_refused(env, monkeypatch):
+    scan(env)
+    env.chain.mine(2)
+    real_scan = env.chain.scan
+
+    def skipping(start, end, watched):
+        result = real_scan(start, end, watched)
+        return type(result)(blocks=result.blocks[1:], transfers=result.transfers)
+
+    monkeypatch.setattr(env.chain, "scan", skipping)
+    with pytest.raises(ChainError):
+        scan(env)
+    assert ScanCursor.objects.get().height == 5
+
+
+def test_deep_reorg_of_a_credited_deposit_is_flagged_not_credited_twice(env, caplog):
+    scan(env)
+    env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.mine(3)
+    scan(env)
+    assert Deposit.objects.get().status == "credited"
+    env.chain.reorg(3)
+    scan(env)
+    assert Deposit.objects.get().status == "credited"
+    assert "deep reorg" in ScanCursor.objects.get().last_error
+    assert "deep reorg" in caplog.text
+    assert LedgerTransaction.objects.filter(idempotency_key__startswith="deposit:").count() == 1
+
+
+@contextmanager
+def lock_held_elsewhere(network):
+    """Hold the network's scan lock from another session (PostgreSQL) or the shared cache."""
+    if connection.vendor != "postgresql":
+        with network_scan_lock(network) as acquired:
+            assert acquired
+            yield
+        return
+    db = connection.settings_dict
+    other = psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432)
+    try:
+        row = other.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(network)]).fetchone()
+        assert row is not None and row[0] is True
+        yield
+    finally:
+        other.close()  # the session ends, its advisory lock with it
+
+
+def test_a_held_lock_skips_the_pass(env):
+    with lock_held_elsewhere(env.network):
+        assert scan(env).skipped
+        assert not ScanCursor.objects.exists()
+    assert not scan(env).skipped
