@@ -1,0 +1,27 @@
+"""Which adapter serves a network: chosen by the network's chain family, nothing else.
+
+Callers build a ``NetworkSpec`` from the ``Network`` row (``payments.services.networks.network_spec``)
+and ask here for the adapter; tests and benchmarks pass their own spec (and, through the adapter
+classes directly, their own ``httpx.Client``).
+"""
+
+from __future__ import annotations
+
+from payments.chains.base import ChainAdapter, ChainError, NetworkSpec
+from payments.chains.bitcoin import BitcoinAdapter
+from payments.chains.evm import EvmAdapter
+from payments.chains.tron import TronAdapter
+
+ADAPTERS: dict[str, type[EvmAdapter] | type[TronAdapter] | type[BitcoinAdapter]] = {
+    "evm": EvmAdapter,
+    "tron": TronAdapter,
+    "bitcoin": BitcoinAdapter,
+}
+
+
+def adapter_for(spec: NetworkSpec) -> ChainAdapter:
+    """A fresh adapter for ``spec`` (an unknown family is a configuration error: ChainError)."""
+    adapter_class = ADAPTERS.get(spec.family)
+    if adapter_class is None:
+        raise ChainError(f"{spec.code}: no chain adapter for family {spec.family!r}")
+    return adapter_class(spec)
