@@ -125,7 +125,10 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "topups-expire": {"task": "payments.topups_expire", "schedule": 60.0},
+    "scan-due": {"task": "payments.scan_due", "schedule": 5.0},
 }
+# Chain work on its own queue: run `celery -A nexora worker -Q celery,chain` (or a worker per queue).
+CELERY_TASK_ROUTES = {"payments.scan_network": {"queue": "chain"}, "payments.tx_lookup": {"queue": "chain"}}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -10,7 +10,8 @@ One pass (``scan_network_once``):
 3. Check the cursor's block is still on the chain. If not, walk back through the stored hashes to
    the common ancestor, mark deposits from orphaned blocks ``reorged`` and rewind the cursor; the
    next range rescans them (a transfer mined again returns to ``pending``).
-4. Scan ``cursor+1 .. min(cursor+batch, head-lag)``, check the blocks are contiguous and chained to
+4. Scan ``cursor+1 .. min(cursor+batch, head-lag)`` (halving the range while the provider refuses
+   it as too large), check the blocks are contiguous and chained to
    the cursor, observe every transfer (``deposit_observe``), store the blocks and move the cursor,
    all in one database transaction: a failure anywhere leaves the cursor where it was.
 5. Recount confirmations of pending deposits; before confirming one, re-check its block hash.
@@ -31,7 +32,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from payments.chains.base import BlockRef, ChainAdapter, ChainError, ScanResult
+from payments.chains.base import BlockRef, ChainAdapter, ChainError, RangeTooLarge, ScanResult
 from payments.models import (
     KEEP_BLOCKS,
     Deposit,
@@ -103,7 +104,11 @@ def _cursor(network: Network, adapter: ChainAdapter, head: int) -> ScanCursor:
     start = network.options.get("start_height")
     height = int(start) if start is not None else max(0, head - network.confirmations)
     ref = adapter.block_ref(height)
-    return ScanCursor.objects.create(network=network, height=height, block_hash=ref.hash, head=head)
+    with transaction.atomic():  # the starting block is stored too: a reorg right above it can rewind to it
+        ScannedBlock.objects.create(
+            network=network, height=height, block_hash=ref.hash, parent_hash=ref.parent_hash
+        )
+        return ScanCursor.objects.create(network=network, height=height, block_hash=ref.hash, head=head)
 
 
 def _orphan(network: Network, above: int) -> None:
@@ -186,10 +191,21 @@ def _scan_range(
     start, end = cursor.height + 1, min(cursor.height + batch, safe)
     if start > end:
         return ScanResult(blocks=(), transfers=())
-    result = adapter.scan(start, end, watched_addresses(network))
-    _check_linked(cursor, result.blocks, start, end)
+    result = _fetch(adapter, start, end, watched_addresses(network))
+    _check_linked(cursor, result.blocks, start, result.blocks[-1].height if result.blocks else end)
     _record(network, cursor, result, head)
     return result
+
+
+def _fetch(adapter: ChainAdapter, start: int, end: int, watched: frozenset[str]) -> ScanResult:
+    """Scan ``start..end``, halving the range while the provider refuses it as too large."""
+    while True:
+        try:
+            return adapter.scan(start, end, watched)
+        except RangeTooLarge:
+            if end == start:
+                raise
+            end = start + (end - start) // 2
 
 
 def scan_network_once(*, network: Network, adapter: ChainAdapter, batch: int = DEFAULT_BATCH) -> ScanOutcome:

@@ -2,19 +2,29 @@
 
 * ``payments.tx_lookup`` looks up a pasted transaction hash (retried with backoff while the node
   does not know it yet, and on node errors);
-* ``payments.topups_expire`` settles top-ups whose quote window has passed (beat, every minute).
+* ``payments.topups_expire`` settles top-ups whose quote window has passed (beat, every minute);
+* ``payments.scan_due`` (beat, every few seconds) queues ``payments.scan_network`` for each enabled
+  network whose block time has passed since its last scan; ``scan_network`` runs one scanner pass
+  (one per network at a time: the scanner's lock), retrying node faults with backoff.
+
+Chain work goes to the ``chain`` queue (``CELERY_TASK_ROUTES``), so slow nodes never delay other tasks.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.utils import timezone
 
 from payments.chains.base import ChainError
-from payments.models import TxLookupStatus
+from payments.models import Network, ScanCursor, TxLookupStatus
+from payments.scanner import scan_network_once
 from payments.services.lookups import tx_lookup_run
+from payments.services.networks import network_spec
 from payments.services.topups import topups_expire_due
 
 LOOKUP_RETRIES = 5
@@ -55,3 +65,46 @@ def tx_lookup(self: Any, lookup_id: int) -> str:
 @shared_task(name="payments.topups_expire", soft_time_limit=50, time_limit=60)
 def topups_expire() -> int:
     return topups_expire_due()
+
+
+def _adapter(network: Network) -> Any:
+    from payments.chains.registry import adapter_for
+
+    return adapter_for(network_spec(network))
+
+
+@shared_task(
+    bind=True,
+    name="payments.scan_network",
+    max_retries=5,
+    soft_time_limit=120,
+    time_limit=150,
+    acks_late=True,
+)
+def scan_network(self: Any, network_id: int) -> dict[str, Any]:
+    network = Network.objects.get(pk=network_id)
+    if not network.enabled:
+        return {"network": network.code, "skipped": True}
+    try:
+        outcome = scan_network_once(network=network, adapter=_adapter(network))
+    except ChainError as exc:
+        ScanCursor.objects.filter(network=network).update(last_error=f"{type(exc).__name__}: {exc}"[:300])
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from None
+    return asdict(outcome)
+
+
+@shared_task(name="payments.scan_due", soft_time_limit=20, time_limit=30)
+def scan_due() -> list[str]:
+    """Queue a scan of every enabled network whose block time has passed since its last scan."""
+    now = timezone.now()
+    queued = []
+    for network in Network.objects.filter(enabled=True).select_related("cursor"):
+        cursor = getattr(network, "cursor", None)
+        if (
+            cursor is None
+            or cursor.last_scan_at is None
+            or now - cursor.last_scan_at >= timedelta(seconds=network.block_time_s)
+        ):
+            scan_network.delay(network.pk)
+            queued.append(network.code)
+    return queued

@@ -45,7 +45,7 @@ def test_first_pass_starts_confirmations_below_the_head_and_scans_every_block(en
     cursor = ScanCursor.objects.get()
     assert (cursor.height, cursor.head) == (12, 12)
     assert list(ScannedBlock.objects.order_by("height").values_list("height", flat=True)) == list(
-        range(3, 13)
+        range(2, 13)
     )
     assert TopUp.objects.get().status == "completed"
     assert balance_get(client=env.client).available == Decimal("50.00")
@@ -170,3 +170,23 @@ def test_a_held_lock_skips_the_pass(env):
         assert scan(env).skipped
         assert not ScanCursor.objects.exists()
     assert not scan(env).skipped
+
+
+def test_a_refused_range_is_halved_until_the_provider_accepts_it(env, monkeypatch):
+    from payments.chains.base import RangeTooLarge
+
+    scan(env)
+    env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.mine(10)
+    real_scan, asked = env.chain.scan, []
+
+    def picky(start, end, watched):
+        asked.append((start, end))
+        if end - start + 1 > 3:
+            raise RangeTooLarge("query returned more than 10000 results")
+        return real_scan(start, end, watched)
+
+    monkeypatch.setattr(env.chain, "scan", picky)
+    outcome = scan(env, batch=10)
+    assert asked == [(6, 15), (6, 10), (6, 8)]
+    assert (outcome.blocks, ScanCursor.objects.get().height) == (3, 8)
