@@ -1,4 +1,8 @@
-"""Site-wide views: the landing page and a 404 that speaks the API's envelope under /api/."""
+"""Site-wide views: the landing page and a 404 that speaks the API's envelope under /api/.
+
+The landing page is a client's overview (balance, a "Top up" button, links to history); staff get
+a link to the administration and anonymous visitors a link to log in.
+"""
 
 from __future__ import annotations
 
