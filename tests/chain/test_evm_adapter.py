@@ -10,9 +10,7 @@ that answers every POST with a canned body; failover goes from that stub (or a d
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -35,6 +33,7 @@ from payments.chains.evm import TRANSFER_TOPIC, EvmAdapter
 from payments.chains.registry import adapter_for
 from payments.chains.tron import TronAdapter
 from tests.chain.anvil import Anvil
+from tests.fake_http import LocalServer
 
 pytestmark = pytest.mark.anvil
 
@@ -428,33 +427,19 @@ def test_every_url_dead_is_a_chain_error() -> None:
 
 
 class Stub:
-    """A loopback HTTP server answering every POST with ``status`` and ``body``; counts requests."""
+    """A loopback HTTP server answering every request with ``status`` and ``body``; counts requests."""
 
     def __init__(self, status: int, body: Any) -> None:
         self.status, self.body, self.requests = status, body, 0
-        stub = self
+        self.server = LocalServer(self._respond)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                stub.requests += 1
-                payload = stub.body if isinstance(stub.body, bytes) else orjson.dumps(stub.body)
-                self.send_response(stub.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
+    def _respond(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> tuple[int, bytes]:
+        self.requests += 1
+        return self.status, self.body if isinstance(self.body, bytes) else orjson.dumps(self.body)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import orjson
 import pytest
 
 from payments.addresses import btc_p2wpkh
 from payments.chains.base import BlockRef, ChainError, NetworkSpec, RateLimited, Transfer
 from payments.chains.bitcoin import BitcoinAdapter
+from tests.fake_http import LocalServer
 
 DEAD_URL = "http://127.0.0.1:1"
 GENESIS_TIME = 1_745_000_000
@@ -196,45 +194,18 @@ class FakeEsplora:
         return 404, "Transaction not found"
 
 
-class Server:
-    def __init__(self, fake: FakeEsplora) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, answer = fake.answer(self.path)
-                payload = answer.encode() if isinstance(answer, str) else orjson.dumps(answer)
-                self.send_response(status)
-                kind = "text/plain" if isinstance(answer, str) else "application/json"
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def esplora() -> Iterator[tuple[FakeEsplora, str]]:
     fake = FakeEsplora()
-    server = Server(fake)
-    yield fake, server.url
-    server.close()
+    with LocalServer(lambda method, path, headers, body: fake.answer(path)) as server:
+        yield fake, server.url
 
 
 @pytest.fixture
 def second_esplora() -> Iterator[tuple[FakeEsplora, str]]:
     fake = FakeEsplora()
-    server = Server(fake)
-    yield fake, server.url
-    server.close()
+    with LocalServer(lambda method, path, headers, body: fake.answer(path)) as server:
+        yield fake, server.url
 
 
 def btc(*urls: str, **options: object) -> BitcoinAdapter:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -23,6 +21,7 @@ import pytest
 from payments.chains.base import BlockRef, ChainError, NetworkSpec, RateLimited, ScanResult, Transfer
 from payments.chains.tron import TronAdapter
 from payments.chains.tron_address import tron_from_hex, tron_to_hex
+from tests.fake_http import LocalServer, Responder
 
 USDT_HEX = "41a614f803b6fd780986a42c78ec9c7f77e6ded13c"
 USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
@@ -188,40 +187,22 @@ class FakeTronGrid:
         return next((tx for b in self.blocks for tx in b.get("transactions", ()) if tx["txID"] == tx_id), {})
 
 
-class Server:
-    """A loopback HTTP server in a thread, answering POSTs from a ``FakeTronGrid``."""
+def tron_grid_respond(fake: FakeTronGrid) -> Responder:
+    """Record each call (path, JSON body, API key header), then answer from ``fake``."""
 
-    def __init__(self, fake: FakeTronGrid) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = orjson.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                fake.calls.append((self.path, body, self.headers.get("TRON-PRO-API-KEY", "")))
-                status, answer = fake.answer(self.path, body)
-                payload = orjson.dumps(answer)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+    def respond(method: str, path: str, headers: Mapping[str, str], raw: bytes) -> tuple[int, Any]:
+        body = orjson.loads(raw or b"{}")
+        fake.calls.append((path, body, headers.get("TRON-PRO-API-KEY", "")))
+        return fake.answer(path, body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return respond
 
 
 @pytest.fixture
 def grid() -> Iterator[tuple[FakeTronGrid, str]]:
     fake = FakeTronGrid()
-    server = Server(fake)
-    yield fake, server.url
-    server.close()
+    with LocalServer(tron_grid_respond(fake)) as server:
+        yield fake, server.url
 
 
 def tron(url: str | tuple[str, ...], *, token: str = "", api_key: str = "") -> TronAdapter:
