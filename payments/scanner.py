@@ -16,8 +16,9 @@ One pass (``scan_network_once``):
    all in one database transaction: a failure anywhere leaves the cursor where it was.
 5. Recount confirmations of pending deposits; before confirming one, re-check its block hash.
 
-A credited deposit whose block is orphaned (a reorg deeper than the confirmations) is NOT handled
-automatically yet: it is logged as an error and recorded on the cursor for an operator.
+A credited deposit whose block is orphaned (a reorg deeper than the confirmations) raises an
+operator alert and is reversed if the new branch grows by the confirmations without it
+(``payments.services.reorgs``); the check runs only once the cursor has caught up with the head.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from payments.models import (
     ScannedBlock,
 )
 from payments.services.deposits import deposit_confirm, deposit_observe, deposit_reorg, utc_from_timestamp
+from payments.services.reorgs import deposit_orphan, orphans_settle
 
 logger = logging.getLogger(__name__)
 DEFAULT_BATCH = 100
@@ -111,22 +113,21 @@ def _cursor(network: Network, adapter: ChainAdapter, head: int) -> ScanCursor:
         return ScanCursor.objects.create(network=network, height=height, block_hash=ref.hash, head=head)
 
 
-def _orphan(network: Network, above: int) -> None:
-    """Deposits in blocks above ``above`` left the chain: un-credited ones become ``reorged``."""
+def _orphan(network: Network, above: int, head: int) -> None:
+    """Deposits in blocks above ``above`` left the chain: pending ones become ``reorged``; credited
+    ones wait to be mined again or reversed (``payments.services.reorgs``)."""
     gone = Deposit.objects.filter(network=network, block_height__gt=above).exclude(
         status__in=(DepositStatus.REORGED, DepositStatus.FAILED, DepositStatus.REVERSED)
     )
     for deposit in gone:
         if deposit.status == DepositStatus.CREDITED:
-            message = f"deep reorg: credited deposit {deposit.pk} ({deposit.tx_hash}) left the chain"
-            logger.error("%s on %s; an operator must review it", message, network.code)
-            ScanCursor.objects.filter(network=network).update(last_error=message[:300])
-            continue
-        deposit_reorg(deposit=deposit, reason=f"its block above #{above} was orphaned")
+            deposit_orphan(deposit=deposit, head=head)
+        else:
+            deposit_reorg(deposit=deposit, reason=f"its block above #{above} was orphaned")
 
 
 @transaction.atomic
-def _rewind(network: Network, cursor: ScanCursor, adapter: ChainAdapter) -> int:
+def _rewind(network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int) -> int:
     """If the cursor's block left the chain, rewind to the common ancestor; returns the depth."""
     if adapter.block_ref(cursor.height).hash == cursor.block_hash:
         return 0
@@ -134,7 +135,7 @@ def _rewind(network: Network, cursor: ScanCursor, adapter: ChainAdapter) -> int:
     ancestor = next((b for b in stored.iterator() if adapter.block_ref(b.height).hash == b.block_hash), None)
     if ancestor is None:
         raise ReorgTooDeep(f"{network.code}: no stored block below #{cursor.height} is still on the chain")
-    _orphan(network, ancestor.height)
+    _orphan(network, ancestor.height, head)
     ScannedBlock.objects.filter(network=network, height__gt=ancestor.height).delete()
     depth = cursor.height - ancestor.height
     logger.warning("%s: reorg of %d block(s); rewinding to #%d", network.code, depth, ancestor.height)
@@ -215,9 +216,11 @@ def scan_network_once(*, network: Network, adapter: ChainAdapter, batch: int = D
             return ScanOutcome(network=network.code, skipped=True)
         head = adapter.head()
         cursor = _cursor(network, adapter, head)
-        depth = _rewind(network, cursor, adapter)
+        depth = _rewind(network, cursor, adapter, head)
         result = _scan_range(network, cursor, adapter, head, batch)
         _confirmations_refresh(network, head, adapter)
+        if cursor.height >= head - int(network.options.get("lag", 0)):  # caught up: orphans had their chance
+            orphans_settle(network=network, head=head)
         ScanCursor.objects.filter(pk=cursor.pk).update(head=head, last_scan_at=timezone.now())
         return ScanOutcome(network=network.code, head=head, height=cursor.height, blocks=len(result.blocks),
                            transfers=len(result.transfers), reorg_depth=depth)  # fmt: skip

@@ -1,5 +1,6 @@
 """Payments models, one module per concept; re-exported here for Django and for callers."""
 
+from payments.models.alerts import AlertKind, OperatorAlert
 from payments.models.charges import Charge, ChargeStatus
 from payments.models.fields import ChainAmountField
 from payments.models.ledger import (
@@ -29,6 +30,7 @@ from payments.models.topups import (
 __all__ = [
     "KEEP_BLOCKS",
     "AccountKind",
+    "AlertKind",
     "ChainAmountField",
     "Charge",
     "ChargeStatus",
@@ -43,6 +45,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerTransaction",
     "Network",
+    "OperatorAlert",
     "ReviewFlag",
     "ScanCursor",
     "ScannedBlock",

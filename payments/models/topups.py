@@ -123,6 +123,9 @@ class Deposit(models.Model):
     block_hash = models.CharField(max_length=80, blank=True)
     block_time = models.DateTimeField(null=True, blank=True)
     confirmations = models.PositiveIntegerField(default=0)
+    orphaned_at_head = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Chain head when this credited transfer's block was orphaned."
+    )
     status = models.CharField(max_length=12, choices=DepositStatus.choices, default=DepositStatus.PENDING)
     unapplied_reason = models.CharField(
         max_length=20, choices=UnappliedReason.choices, blank=True, default=""

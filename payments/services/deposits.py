@@ -127,6 +127,8 @@ def _deposit_refresh(
         "confirmations": confirmations
         if deposit.status in (D.PENDING, D.CONFIRMED)
         else deposit.confirmations,
+        # mined again after a deep reorg orphaned it: the credit stands (see payments.services.reorgs)
+        "orphaned_at_head": None if height is not None else deposit.orphaned_at_head,
     }
     changed = {k: v for k, v in fields.items() if getattr(deposit, k) != v}
     if changed:
@@ -246,7 +248,7 @@ def _credit(deposit: Deposit, topup: TopUp) -> None:
 def topup_credit(*, deposit: Deposit) -> Deposit:
     """Credit a confirmed deposit once (or record why it is not credited); idempotent."""
     topup = topup_lock(deposit.topup_id) if deposit.topup_id is not None else None
-    deposit = Deposit.objects.select_for_update().select_related("network").get(pk=deposit.pk)
+    deposit = Deposit.objects.select_for_update(of=("self",)).select_related("network").get(pk=deposit.pk)
     if deposit.status != D.CONFIRMED:
         return deposit
     reason = _unapplied_reason(deposit, topup)

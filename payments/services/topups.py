@@ -256,7 +256,7 @@ def topup_settle(topup: TopUp, *, now: datetime | None = None, reason: str = "")
 
 
 def topup_lock(topup_id: int) -> TopUp:
-    return TopUp.objects.select_for_update().select_related("network").get(pk=topup_id)
+    return TopUp.objects.select_for_update(of=("self",)).select_related("network").get(pk=topup_id)
 
 
 def topups_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:

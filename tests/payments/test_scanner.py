@@ -11,7 +11,8 @@ import pytest
 from django.db import connection
 
 from payments.chains.base import ChainError
-from payments.models import Deposit, LedgerTransaction, ScanCursor, ScannedBlock, TopUp
+from payments.hooks import Verdict, screener_register, screener_unregister
+from payments.models import Deposit, Hold, LedgerTransaction, OperatorAlert, ScanCursor, ScannedBlock, TopUp
 from payments.scanner import _lock_key, network_scan_lock, scan_network_once
 from payments.selectors.ledger import balance_get
 from payments.services.topups import topup_create
@@ -133,18 +134,77 @@ def test_blocks_that_do_not_chain_to_the_cursor_are_refused(env, monkeypatch):
     assert ScanCursor.objects.get().height == 5
 
 
-def test_deep_reorg_of_a_credited_deposit_is_flagged_not_credited_twice(env, caplog):
+def credited_then_deep_reorged(env, keep=frozenset()):
     scan(env)
-    env.chain.pay(env.topup.address.address, 50 * USDT)
+    tx = env.chain.pay(env.topup.address.address, 50 * USDT)
     env.chain.mine(3)
     scan(env)
     assert Deposit.objects.get().status == "credited"
-    env.chain.reorg(3)
+    env.chain.reorg(3, keep={tx.tx_hash} if keep else frozenset())
+    scan(env)
+    return tx
+
+
+def test_deep_reorg_alerts_then_reverses_the_credit_if_the_payment_does_not_return(env):
+    credited_then_deep_reorged(env)
+    deposit = Deposit.objects.get()
+    assert (deposit.status, deposit.orphaned_at_head, deposit.block_height) == ("credited", 8, None)
+    assert list(OperatorAlert.objects.values_list("kind", flat=True)) == ["deep_reorg"]
+    env.chain.mine(2)
+    scan(env)
+    assert Deposit.objects.get().status == "credited"  # 2 of 3 blocks: it may still come back
+    env.chain.mine(1)
+    scan(env)
+    deposit = Deposit.objects.get()
+    assert deposit.status == "reversed"
+    assert (TopUp.objects.get().status, TopUp.objects.get().credited_amount) == ("invalid", Decimal("0.00"))
+    assert balance_get(client=env.client).available == Decimal("0.00")
+    assert sorted(OperatorAlert.objects.values_list("kind", flat=True)) == ["deep_reorg", "deposit_reversed"]
+    keys = sorted(
+        LedgerTransaction.objects.filter(client=env.client).values_list("idempotency_key", flat=True)
+    )
+    assert keys == [f"deposit:{deposit.pk}:credit", f"deposit:{deposit.pk}:reorg"]
+    scan(env)  # nothing more happens
+    assert LedgerTransaction.objects.filter(client=env.client).count() == 2
+
+
+def test_deep_reorg_where_the_payment_is_mined_again_keeps_the_credit(env):
+    credited_then_deep_reorged(env, keep=True)
+    env.chain.mine(4)
+    scan(env)
+    deposit = Deposit.objects.get()
+    assert (deposit.status, deposit.orphaned_at_head, deposit.block_height) == ("credited", None, 9)
+    assert balance_get(client=env.client).available == Decimal("50.00")
+    assert LedgerTransaction.objects.filter(client=env.client).count() == 1
+
+
+def test_deep_reorg_of_spent_money_is_not_forced_below_zero(env):
+    from payments.services.charges import charge_create
+
+    credited_then_deep_reorged(env)
+    charge_create(client_id=env.client.pk, amount=Decimal("40.00"), currency="USD", description="VPS",
+                  order_ref="", idempotency_key="spend")  # fmt: skip
+    env.chain.mine(3)
     scan(env)
     assert Deposit.objects.get().status == "credited"
-    assert "deep reorg" in ScanCursor.objects.get().last_error
-    assert "deep reorg" in caplog.text
-    assert LedgerTransaction.objects.filter(idempotency_key__startswith="deposit:").count() == 1
+    assert balance_get(client=env.client).available == Decimal("10.00")
+    assert sorted(OperatorAlert.objects.values_list("kind", flat=True)) == ["deep_reorg", "reversal_blocked"]
+
+
+def test_deep_reorg_of_a_held_deposit_reverses_the_hold(env):
+    def review(fact):
+        return Verdict.REVIEW
+
+    screener_register("deposit_confirmed", review)
+    try:
+        credited_then_deep_reorged(env)
+    finally:
+        screener_unregister("deposit_confirmed", review)
+    env.chain.mine(3)
+    scan(env)
+    balance = balance_get(client=env.client)
+    assert (Deposit.objects.get().status, balance.available, balance.held) == ("reversed", 0, 0)
+    assert Hold.objects.get().status == "closed"
 
 
 @contextmanager
