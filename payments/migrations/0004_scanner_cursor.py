@@ -5,37 +5,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0003_topups'),
+        ("payments", "0003_topups"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ScanCursor',
+            name="ScanCursor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('height', models.PositiveBigIntegerField()),
-                ('block_hash', models.CharField(max_length=80)),
-                ('head', models.PositiveBigIntegerField(default=0, help_text='Chain head at the last scan.')),
-                ('last_scan_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=300)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('network', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='cursor', to='payments.network')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("height", models.PositiveBigIntegerField()),
+                ("block_hash", models.CharField(max_length=80)),
+                ("head", models.PositiveBigIntegerField(default=0, help_text="Chain head at the last scan.")),
+                ("last_scan_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=300)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "network",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cursor",
+                        to="payments.network",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ScannedBlock',
+            name="ScannedBlock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('height', models.PositiveBigIntegerField()),
-                ('block_hash', models.CharField(max_length=80)),
-                ('parent_hash', models.CharField(max_length=80)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('network', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='scanned_blocks', to='payments.network')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("height", models.PositiveBigIntegerField()),
+                ("block_hash", models.CharField(max_length=80)),
+                ("parent_hash", models.CharField(max_length=80)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "network",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="scanned_blocks",
+                        to="payments.network",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('network', 'height'), name='scanned_block_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("network", "height"), name="scanned_block_unique")
+                ],
             },
         ),
     ]
