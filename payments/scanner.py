@@ -155,12 +155,16 @@ def _check_linked(cursor: ScanCursor, blocks: Sequence[BlockRef], start: int, en
         parent = block.hash
 
 
-@transaction.atomic
-def _record(network: Network, cursor: ScanCursor, result: ScanResult, head: int) -> None:
+def _observe(network: Network, result: ScanResult, head: int) -> None:
     times = {b.height: utc_from_timestamp(b.timestamp) for b in result.blocks}
     for transfer in result.transfers:
         block_time = times.get(transfer.block_height) if transfer.block_height is not None else None
         deposit_observe(network=network, transfer=transfer, head=head, block_time=block_time)
+
+
+@transaction.atomic
+def _record(network: Network, cursor: ScanCursor, result: ScanResult, head: int) -> None:
+    _observe(network, result, head)
     ScannedBlock.objects.bulk_create(
         [ScannedBlock(network=network, height=b.height, block_hash=b.hash, parent_hash=b.parent_hash)
          for b in result.blocks]
@@ -169,6 +173,27 @@ def _record(network: Network, cursor: ScanCursor, result: ScanResult, head: int)
     ScannedBlock.objects.filter(network=network, height__lte=last.height - KEEP_BLOCKS).delete()
     cursor.height, cursor.block_hash = last.height, last.hash
     cursor.save(update_fields=["height", "block_hash", "updated_at"])
+
+
+@transaction.atomic
+def _reread_tail(network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int) -> None:
+    """Read again the transfers of scanned blocks that have at most ``confirmations`` confirmations.
+
+    A node may report head H while its log or trace index still lacks the newest blocks (it
+    answers "nothing there"); ``deposit_observe`` is idempotent, so re-reading costs one request
+    and a transfer missed once is still found before its block counts as final.
+    """
+    low, high = max(head - network.confirmations + 1, 0), cursor.height
+    if low > high:
+        return
+    result = _fetch(adapter, low, high, watched_addresses(network))
+    stored = dict(
+        ScannedBlock.objects.filter(network=network, height__gte=low, height__lte=high).values_list(
+            "height", "block_hash"
+        )
+    )
+    if all(stored.get(b.height) == b.hash for b in result.blocks):  # else a reorg: the next pass rewinds
+        _observe(network, result, head)
 
 
 def _confirmations_refresh(network: Network, head: int, adapter: ChainAdapter) -> None:
@@ -217,6 +242,7 @@ def scan_network_once(*, network: Network, adapter: ChainAdapter, batch: int = D
         head = adapter.head()
         cursor = _cursor(network, adapter, head)
         depth = _rewind(network, cursor, adapter, head)
+        _reread_tail(network, cursor, adapter, head)
         result = _scan_range(network, cursor, adapter, head, batch)
         _confirmations_refresh(network, head, adapter)
         if cursor.height >= head - int(network.options.get("lag", 0)):  # caught up: orphans had their chance

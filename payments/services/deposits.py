@@ -60,7 +60,7 @@ DEPOSIT_TRANSITIONS: TransitionTable = {
     D.UNAPPLIED: frozenset({D.REORGED}),
     D.REORGED: frozenset({D.PENDING}),
     D.FAILED: frozenset(),
-    D.REVERSED: frozenset(),
+    D.REVERSED: frozenset({D.PENDING}),  # mined again after the reversal: seen, then settled anew
 }
 
 
@@ -113,7 +113,7 @@ def _deposit_get_or_create(
 def _deposit_refresh(
     deposit: Deposit, transfer: Transfer, head: int | None, block_time: datetime | None
 ) -> None:
-    if deposit.status == D.REORGED and transfer.block_height is not None:
+    if deposit.status in (D.REORGED, D.REVERSED) and transfer.block_height is not None:
         deposit_transition(deposit, to=D.PENDING, reason=f"re-mined in block {transfer.block_height}")
     if deposit.status == D.PENDING and not transfer.success:
         deposit_transition(deposit, to=D.FAILED, reason="the transaction reverted on chain")
@@ -207,9 +207,18 @@ def _valuation(deposit: Deposit, topup: TopUp) -> tuple[Decimal, Decimal, bool]:
     return after - prior, topup.rate, False
 
 
+def deposit_ledger_key(deposit_id: int, action: str) -> str:
+    """``deposit:<id>:credit`` / ``deposit:<id>:reorg``; after k reversals a deposit mined again is
+    credited (and maybe reversed) under ``:<k+1>``, so an idempotent key never swallows new money."""
+    rounds = LedgerTransaction.objects.filter(
+        idempotency_key__startswith=f"deposit:{deposit_id}:reorg"
+    ).count()
+    return f"deposit:{deposit_id}:{action}" + (f":{rounds + 1}" if rounds else "")
+
+
 def _post(deposit: Deposit, topup: TopUp, value: Decimal, late: bool) -> dict[str, Any]:
     """Ask AML, then credit available or held; returns the deposit fields that record it."""
-    key = f"deposit:{deposit.pk}:credit"
+    key = deposit_ledger_key(deposit.pk, "credit")
     fact = DepositConfirmed(
         deposit_id=deposit.pk, client_id=topup.client_id, topup_id=topup.pk, network=topup.network.code,
         tx_hash=deposit.tx_hash, sender=deposit.sender, units=deposit.amount, amount=value,

@@ -34,7 +34,7 @@ from payments.models import (
     TopUp,
     TopUpStatus,
 )
-from payments.services.deposits import deposit_transition
+from payments.services.deposits import deposit_ledger_key, deposit_transition
 from payments.services.holds import hold_transition
 from payments.services.ledger import ledger_reverse
 from payments.services.topups import topup_lock, topup_settle, topup_transition
@@ -73,7 +73,9 @@ def _reverse_credit(deposit: Deposit) -> None:
     assert deposit.ledger_transaction is not None
     reason = "payment removed by a chain reorganisation"
     ledger_reverse(
-        original=deposit.ledger_transaction, idempotency_key=f"deposit:{deposit.pk}:reorg", reason=reason
+        original=deposit.ledger_transaction,
+        idempotency_key=deposit_ledger_key(deposit.pk, "reorg"),
+        reason=reason,
     )
 
 
