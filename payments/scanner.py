@@ -176,17 +176,22 @@ def _record(network: Network, cursor: ScanCursor, result: ScanResult, head: int)
 
 
 @transaction.atomic
-def _reread_tail(network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int) -> None:
+def _reread_tail(
+    network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int, watched: frozenset[str]
+) -> None:
     """Read again the transfers of scanned blocks that have at most ``confirmations`` confirmations.
 
     A node may report head H while its log or trace index still lacks the newest blocks (it
     answers "nothing there"); ``deposit_observe`` is idempotent, so re-reading costs one request
-    and a transfer missed once is still found before its block counts as final.
+    and a transfer missed once is still found before its block counts as final. A native network
+    without traces reads whole blocks (no index to lag behind): nothing to re-read.
     """
+    if not network.token_contract and not network.options.get("trace"):
+        return
     low, high = max(head - network.confirmations + 1, 0), cursor.height
     if low > high:
         return
-    result = _fetch(adapter, low, high, watched_addresses(network))
+    result = _fetch(adapter, low, high, watched)
     stored = dict(
         ScannedBlock.objects.filter(network=network, height__gte=low, height__lte=high).values_list(
             "height", "block_hash"
@@ -211,13 +216,18 @@ def _confirmations_refresh(network: Network, head: int, adapter: ChainAdapter) -
 
 
 def _scan_range(
-    network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int, batch: int
+    network: Network,
+    cursor: ScanCursor,
+    adapter: ChainAdapter,
+    head: int,
+    batch: int,
+    watched: frozenset[str],
 ) -> ScanResult:
     safe = head - int(network.options.get("lag", 0))
     start, end = cursor.height + 1, min(cursor.height + batch, safe)
     if start > end:
         return ScanResult(blocks=(), transfers=())
-    result = _fetch(adapter, start, end, watched_addresses(network))
+    result = _fetch(adapter, start, end, watched)
     _check_linked(cursor, result.blocks, start, result.blocks[-1].height if result.blocks else end)
     _record(network, cursor, result, head)
     return result
@@ -242,8 +252,9 @@ def scan_network_once(*, network: Network, adapter: ChainAdapter, batch: int = D
         head = adapter.head()
         cursor = _cursor(network, adapter, head)
         depth = _rewind(network, cursor, adapter, head)
-        _reread_tail(network, cursor, adapter, head)
-        result = _scan_range(network, cursor, adapter, head, batch)
+        watched = watched_addresses(network)  # once per pass: at 100k addresses it is the costly read
+        _reread_tail(network, cursor, adapter, head, watched)
+        result = _scan_range(network, cursor, adapter, head, batch, watched)
         _confirmations_refresh(network, head, adapter)
         if cursor.height >= head - int(network.options.get("lag", 0)):  # caught up: orphans had their chance
             orphans_settle(network=network, head=head)
