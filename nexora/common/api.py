@@ -1,4 +1,6 @@
-"""API conventions shared by every endpoint: the error envelope, pagination, money fields.
+"""API conventions shared by every endpoint: the error envelope, pagination, money fields, and the
+OpenAPI security schemes (each operation lists the one credential that can pass it: a user's token
+or session, or the billing system's ``Api-Key``).
 
 ``exception_handler`` is the one place where errors become HTTP responses. Domain errors
 (``NexoraError``) keep their code; DRF's own exceptions are mapped to stable codes; validation
@@ -13,6 +15,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from drf_spectacular import authentication as spectacular_auth
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions as drf
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -80,6 +86,7 @@ class Pagination(PageNumberPagination):
     max_page_size = 200
 
 
+@extend_schema_field({"type": "string", "example": "12.50"})
 class MoneyField(serializers.Field):
     """A fiat amount as a decimal string. It keeps the raw text: the serializer's ``validate`` parses
     it with ``money_parse`` once the currency (and so the quantum) is known."""
@@ -114,3 +121,39 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
 def error_responses(*statuses: int) -> dict[int, Any]:
     """OpenAPI responses for the error statuses an endpoint can answer."""
     return {status: ErrorEnvelopeSerializer for status in statuses}
+
+
+# --- OpenAPI security schemes --------------------------------------------------------------------
+# A service API key only ever passes ``HasApiScope`` (views that set ``required_scope``) and a user
+# never does, so each operation lists the one kind of credential that can succeed on it.
+
+
+def _is_service_view(auto_schema: Any) -> bool:
+    return getattr(auto_schema.view, "required_scope", None) is not None
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "nexora.accounts.auth.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        from nexora.accounts.auth import KEYWORD
+
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix=KEYWORD)
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{self.name: []}] if _is_service_view(auto_schema) else []
+
+
+class UserTokenScheme(spectacular_auth.TokenScheme):
+    priority = 0  # above drf-spectacular's own (-1)
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [] if _is_service_view(auto_schema) else [{self.name: []}]
+
+
+class UserSessionScheme(spectacular_auth.SessionScheme):
+    priority = 0
+
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [] if _is_service_view(auto_schema) else [{self.name: []}]

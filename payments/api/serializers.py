@@ -174,3 +174,17 @@ class TopUpSerializer(serializers.Serializer):
             deposit.network = topup.network
             deposit.topup = topup
         return list(DepositSerializer(deposits, many=True).data)
+
+
+class NewTopUpSerializer(TopUpSerializer):
+    """A top-up created by this very request: no payment can have reached an address issued a moment
+    ago, so the deposit-derived fields are rendered without asking the database for deposits."""
+
+    def get_confirmations(self, topup: TopUp) -> int:
+        return 0
+
+    def get_paid_crypto(self, topup: TopUp) -> str:
+        return topup.network.display(0)
+
+    def get_deposits(self, topup: TopUp) -> list[dict[str, Any]]:
+        return []

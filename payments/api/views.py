@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -28,6 +28,7 @@ from payments.api.serializers import (
     ChargeSerializer,
     LedgerEntrySerializer,
     NetworkSerializer,
+    NewTopUpSerializer,
     TopUpCreateSerializer,
     TopUpSerializer,
     TxHashSerializer,
@@ -49,6 +50,9 @@ class BalanceView(APIView):
         return Response(BalanceSerializer(balance).data)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: LedgerEntrySerializer(many=True), **error_responses(401, 403, 404)})
+)
 class LedgerView(generics.ListAPIView):
     permission_classes = [IsClient]
     serializer_class = LedgerEntrySerializer
@@ -106,6 +110,9 @@ class StaffClientBalanceView(APIView):
 # --- networks and top-ups ------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: NetworkSerializer(many=True), **error_responses(401, 403)})
+)
 class NetworkListView(generics.ListAPIView):
     """Networks a client can top up on."""
 
@@ -117,6 +124,9 @@ class NetworkListView(generics.ListAPIView):
         return networks_enabled()
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: TopUpSerializer(many=True), **error_responses(401, 403, 404)})
+)
 class TopUpListCreateView(generics.ListAPIView):
     permission_classes = [IsClient]
     serializer_class = TopUpSerializer
@@ -143,15 +153,17 @@ class TopUpListCreateView(generics.ListAPIView):
         body = TopUpCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()[:200]
+        client = request_client(request)
         result = topup_create(
-            client=request_client(request),
+            client=client,
             network_code=body.validated_data["network"],
             amount=body.validated_data["amount"],
             idempotency_key=key,
         )
-        topup = topup_for_client(request_client(request), result.topup.public_id)
-        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
-        return Response(TopUpSerializer(topup).data, status=code)
+        if not result.created:  # a replay: render the stored top-up as any later read would
+            return Response(TopUpSerializer(topup_for_client(client, result.topup.public_id)).data)
+        # Born in this request, its network and address attached: render it without reading it back.
+        return Response(NewTopUpSerializer(result.topup).data, status=status.HTTP_201_CREATED)
 
 
 class TopUpDetailView(APIView):
