@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install run test lint format bench-ledger clean
+.PHONY: install run test lint format bench-ledger bench-topups bench-scanner clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -43,6 +43,12 @@ format: install
 
 bench-ledger: install
 	$(PY) bench/ledger.py
+
+bench-topups: install
+	$(PY) bench/topups.py
+
+bench-scanner: install
+	$(PY) bench/scanner.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
