@@ -20,7 +20,8 @@ than the top-up's: recorded as ``unapplied`` for staff, never credited automatic
 
 Before money moves, AML is asked through the ``deposit_confirmed`` hook: ``ALLOW`` credits
 ``available``; anything stricter credits ``held`` (a hold sourced from deposits, so risky money
-never touches ``available``) and flags the top-up ``on_hold``.
+never touches ``available``) and flags the top-up ``on_hold``. A first sighting and a credit are
+announced (``deposit_seen``, ``deposit_credited``) after commit, for notifications.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from django.utils import timezone
 from nexora.common.errors import Conflict
 from nexora.common.transitions import TransitionTable, transition_apply
 from payments.chains.base import Transfer
-from payments.hooks import DepositConfirmed, Verdict, screen
+from payments.hooks import DepositConfirmed, DepositCredited, DepositSeen, Verdict, announce, screen
 from payments.models import (
     Deposit,
     DepositAddress,
@@ -102,12 +103,17 @@ def _deposit_get_or_create(
     status = D.PENDING if transfer.success else D.FAILED
     try:
         with transaction.atomic():
-            return Deposit.objects.create(
+            deposit = Deposit.objects.create(
                 **key, address=address, client_id=address.client_id, topup=topup, sender=transfer.sender,
                 amount=transfer.amount, status=status, seen_at=now,
             )  # fmt: skip
     except IntegrityError:  # another worker recorded it first
         return Deposit.objects.select_for_update().get(**key)
+    announce("deposit_seen", DepositSeen(
+        deposit_id=deposit.pk, client_id=deposit.client_id, topup_id=deposit.topup_id, network=network.code,
+        tx_hash=deposit.tx_hash, units=deposit.amount,
+    ))  # fmt: skip
+    return deposit
 
 
 def _deposit_refresh(
@@ -251,6 +257,10 @@ def _credit(deposit: Deposit, topup: TopUp) -> None:
     )  # fmt: skip
     topup.credited_amount += value
     TopUp.objects.filter(pk=topup.pk).update(credited_amount=topup.credited_amount)
+    announce("deposit_credited", DepositCredited(
+        deposit_id=deposit.pk, client_id=topup.client_id, topup_id=topup.pk, network=topup.network.code,
+        amount=value, currency=topup.currency, held="hold" in fields,
+    ))  # fmt: skip
 
 
 @transaction.atomic

@@ -308,3 +308,29 @@ def test_deposit_rows_are_unique_per_transfer(setup):
         scanner.sync()
     assert Deposit.objects.count() == 1
     assert Deposit.objects.get().status == DepositStatus.CREDITED
+
+
+def test_first_sighting_and_credit_are_announced_once(setup, django_capture_on_commit_callbacks):
+    from payments.hooks import listener_register, listener_unregister
+
+    heard: list = []
+    listeners = {event: heard.append for event in ("deposit_seen", "deposit_credited")}
+    for event, fn in listeners.items():
+        listener_register(event, fn)
+    try:
+        topup = create(setup.client)
+        setup.chain.pay(topup.address.address, 50 * USDT)
+        with django_capture_on_commit_callbacks(execute=True):
+            setup.chain.mine()
+            setup.scanner.sync()
+            setup.chain.mine(2)
+            setup.scanner.sync()
+            setup.scanner.sync()
+    finally:
+        for event, fn in listeners.items():
+            listener_unregister(event, fn)
+    deposit = Deposit.objects.get()
+    assert [type(f).__name__ for f in heard] == ["DepositSeen", "DepositCredited"]
+    seen, credited = heard
+    assert (seen.deposit_id, seen.client_id, seen.units) == (deposit.pk, setup.client.pk, 50 * USDT)
+    assert (credited.amount, credited.currency, credited.held) == (Decimal("50.00"), "USD", False)
