@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "nexora.accounts",
     "payments",
     "aml",
+    "aml.cases",
 ]
 
 MIDDLEWARE = [
