@@ -233,3 +233,27 @@ def test_the_admin_shows_the_list_read_only(
     client.force_login(make_staff("support"))
     assert client.get("/admin/sanctions/denylistentry/").status_code == 403
     assert DenyListEntry.objects.filter(pk=entry.pk, status="active").exists()
+
+
+def test_the_command_adds_lists_and_removes(officer: User, make_staff: Callable[[str], User]) -> None:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command(
+        "denylist", "add", LAZARUS_ETH, "--reason", "Fraud ring", "--actor", officer.username, stdout=out
+    )
+    entry = DenyListEntry.objects.get()
+    assert out.getvalue() == f"{LAZARUS_ETH.lower()} (evm): active, entry #{entry.pk}\n"
+    out = io.StringIO()
+    call_command("denylist", "list", stdout=out)
+    assert out.getvalue().split("\t")[::3] == [LAZARUS_ETH.lower(), "Fraud ring\n"]
+
+    support = make_staff("support")
+    with pytest.raises(CommandError, match=r"^Nothing was changed\. Only compliance staff"):
+        call_command("denylist", "remove", LAZARUS_ETH, "--reason", "r", "--actor", support.username)
+    call_command(
+        "denylist", "remove", LAZARUS_ETH, "--reason", "Cleared", "--actor", officer.username, stdout=out
+    )
+    assert DenyListEntry.objects.get().status == "removed"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -173,6 +175,23 @@ def test_a_second_import_of_the_same_file_changes_nothing(
     assert list(SanctionedAddress.objects.order_by("pk").values()) == rows_before
     assert not StatusChange.objects.filter(entity="sanctioned_address").exists()
     assert heard == []
+
+
+def test_the_signal_carries_exactly_the_newly_listed_pairs(
+    xml_batch: SanctionsBatch, run: Callable[..., SanctionsImport]
+) -> None:
+    with heard_signals() as heard:
+        record = run(xml_batch)
+
+    canonical = {canonical_address(entry.address) for entry in xml_batch.entries}
+    expected = tuple(sorted((classify_address(address), address) for address in canonical))
+    assert len(expected) == 745  # 758 (asset, address) listings, 13 addresses under two assets
+    assert heard == [{"import_id": record.pk, "added": expected}]
+
+    # The per-asset lists add 758 listings but no new address: nothing to re-screen, no signal.
+    with heard_signals() as heard:
+        lists = run(paths=asset_files(".json"))
+    assert (lists.added, heard) == (758, [])
 
 
 # --- delisting and re-listing -------------------------------------------------------------------
@@ -453,3 +472,37 @@ def test_command_summary_per_family_and_errors(
     with pytest.raises(CommandError, match="No user 'nobody'"):
         call_command("sanctions_import", paths[0], "--actor", "nobody", stdout=out)
     assert SanctionsImport.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_imports_are_serialised() -> None:
+    """Two imports at once: the second waits for the first, so it diffs against committed rows."""
+    from aml.sanctions.services.imports import _LOCK_KEY
+
+    trx = DATA_DIR / "sanctioned_addresses_TRX.txt"
+    results: list[tuple[int, int, int, int]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(counts(sanctions_import_run(paths=[trx])))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_LOCK_KEY])  # as if an import were running
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)
+    assert results == [] and all(worker.is_alive() for worker in workers)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+    for worker in workers:
+        worker.join(timeout=30)
+
+    assert errors == []
+    assert sorted(results) == [(0, 0, 29, 0), (29, 0, 0, 0)]
+    assert SanctionedAddress.objects.filter(status=ListingStatus.ACTIVE).count() == 29
