@@ -448,6 +448,30 @@ def test_command_imports_xml_files_verifies_the_checksum_and_records_a_trimmed_f
     assert sanctions_match(BTC_P2PKH) == ()
 
 
+def test_an_older_publication_is_refused_unless_allowed(
+    tmp_path: Path, run: Callable[..., SanctionsImport]
+) -> None:
+    xml = _write(tmp_path / "sdn_advanced.xml", mini_xml(MINI_PARTIES, issued=(2025, 12, 4)))
+    newer = run(paths=[xml])
+    _write(xml, mini_xml(MINI_PARTIES[:1], issued=(2025, 11, 19)))
+    before = database_state()
+
+    with pytest.raises(ValidationFailed) as caught:
+        run(paths=[xml])
+    assert (caught.value.code, caught.value.fields) == (
+        "older_sanctions_publication",
+        {"published_on": "2025-11-19", "newest_imported": "2025-12-04"},
+    )
+    assert database_state() == before
+    with pytest.raises(CommandError, match="Use --allow-older"):
+        call_command("sanctions_import", str(xml), stdout=io.StringIO())
+
+    older = run(paths=[xml], allow_older=True)
+    assert (counts(newer), counts(older)) == ((3, 0, 0, 0), (0, 1, 2, 0))
+    _write(xml, mini_xml(MINI_PARTIES, issued=(2025, 12, 4)))
+    assert counts(run(paths=[xml])) == (1, 0, 2, 0)  # the same publication again is fine
+
+
 def test_command_summary_per_family_and_errors(
     tmp_path: Path, django_capture_on_commit_callbacks: Any
 ) -> None:

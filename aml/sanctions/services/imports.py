@@ -15,11 +15,13 @@ one transaction:
    rest as unchanged;
 4. inserts the ``SanctionsImport`` row with the final counts, per family too.
 
-Any error rolls everything back: a broken file changes nothing (the parser refuses broken or
-empty XML, the reader refuses empty lists, so a bad download never delists a whole source). After
-commit, the process's match snapshot is invalidated and, if addresses became sanctioned,
-``sanctions_listed`` is sent (``signals.py``). Imports are serialised by a PostgreSQL advisory
-lock, so two at once cannot both insert the same listing or diff against a stale state.
+An XML file published before one already imported is refused (it would undo newer changes)
+unless ``allow_older`` is given. Any error rolls everything back: a broken file changes nothing
+(the parser refuses broken or empty XML, the reader refuses empty lists, so a bad download never
+delists a whole source). After commit, the process's match snapshot is invalidated and, if
+addresses became sanctioned, ``sanctions_listed`` is sent (``signals.py``). Imports are
+serialised by a PostgreSQL advisory lock, so two at once cannot both insert the same listing or
+diff against a stale state.
 """
 
 from __future__ import annotations
@@ -109,20 +111,22 @@ def sanctioned_address_transition(
 
 
 def sanctions_import_run(
-    *, paths: Sequence[str | Path], actor: Any = None, actor_label: str = ""
+    *, paths: Sequence[str | Path], actor: Any = None, actor_label: str = "", allow_older: bool = False
 ) -> SanctionsImport:
     """Read ``paths`` (one XML file, or per-asset lists) and import them; see the module docstring."""
     batch = sanctions_batch_read(paths=paths)
-    return sanctions_import_apply(batch=batch, actor=actor, actor_label=actor_label)
+    return sanctions_import_apply(batch=batch, actor=actor, actor_label=actor_label, allow_older=allow_older)
 
 
 def sanctions_import_apply(
-    *, batch: SanctionsBatch, actor: Any = None, actor_label: str = ""
+    *, batch: SanctionsBatch, actor: Any = None, actor_label: str = "", allow_older: bool = False
 ) -> SanctionsImport:
     """Apply a read batch to the listings in one transaction; returns the new import row."""
     wanted = _wanted(batch.entries)
     with transaction.atomic():
         _lock_imports()
+        if not allow_older:
+            _refuse_older_publication(batch)
         diff = _diff(wanted, _current(batch))
         newly_listed = _newly_listed(diff.added)
         record = _record(batch, diff, actor=actor, actor_label=actor_label)
@@ -162,6 +166,26 @@ def _lock_imports() -> None:
     if connection.vendor == "postgresql":  # SQLite (the demo) serialises writers by itself
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+
+
+def _refuse_older_publication(batch: SanctionsBatch) -> None:
+    """An XML file older than one already imported would undo newer designations and delistings."""
+    if batch.published_on is None:
+        return
+    newest = (
+        SanctionsImport.objects.filter(source_kind=batch.source_kind, published_on__isnull=False)
+        .order_by("-published_on")
+        .values_list("published_on", flat=True)
+        .first()
+    )
+    if newest is not None and batch.published_on < newest:
+        raise ValidationFailed(
+            f"This file was published on {batch.published_on}, before the publication of "
+            f"{newest} that is already imported; importing it would undo newer changes. "
+            "Use --allow-older if this is really intended.",
+            code="older_sanctions_publication",
+            fields={"published_on": str(batch.published_on), "newest_imported": str(newest)},
+        )
 
 
 def _current(batch: SanctionsBatch) -> dict[Key, tuple[int, Details]]:

@@ -27,12 +27,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--actor", help="Username recorded as having run the import.")
+        parser.add_argument(
+            "--allow-older",
+            action="store_true",
+            help="Import an XML file published before the newest one imported (undoes newer changes).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         actor = _user(options["actor"]) if options["actor"] else None
         label = f"manage.py sanctions_import (os user {getpass.getuser()})"
         try:
-            record = sanctions_import_run(paths=options["paths"], actor=actor, actor_label=label)
+            record = sanctions_import_run(
+                paths=options["paths"], actor=actor, actor_label=label, allow_older=options["allow_older"]
+            )
         except ValidationFailed as exc:
             raise CommandError(f"Nothing was changed. {exc.message}") from None
         for line in summary_lines(record):
