@@ -16,8 +16,11 @@ Staleness: at most every ``NEXORA_SANCTIONS_RECHECK_SECONDS`` (default 5 s) a ma
 
 Versions are compared for equality, not order. The version is read *before* the rows, so a
 change committed in between only causes one extra reload, never a missed one. An import or a
-deny-list change in this process invalidates the snapshot on commit (the next match re-checks at
-once); other processes see it within the recheck interval.
+deny-list change in this process calls ``snapshot_mark_stale()``: the next match re-checks at
+once (so the same thread sees its own change, even inside a transaction, as in tests) and again
+on commit (so every thread of the process sees it committed); other processes see it within the
+recheck interval. Should that transaction roll back after such a re-check, the version no longer
+matches and the next re-check (within the interval) reloads the committed state.
 
 Concurrency: the snapshot is replaced by one reference assignment. One thread reloads at a
 time; the others keep matching against the previous snapshot meanwhile (only the very first load
@@ -35,7 +38,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from aml.sanctions.models import DenyListEntry, DenyListStatus, ListingStatus, SanctionedAddress
 
@@ -161,3 +164,9 @@ class SnapshotHolder:
 
 
 holder = SnapshotHolder()
+
+
+def snapshot_mark_stale() -> None:
+    """Called by the services that change listings or the deny list, inside their transaction."""
+    holder.invalidate()
+    transaction.on_commit(holder.invalidate)

@@ -16,7 +16,7 @@ from aml.sanctions.models import DenyListEntry, SanctionsImport
 from aml.sanctions.parsers import SOURCE_ASSET_LIST
 from aml.sanctions.selectors import denylist_match, sanctions_match
 from aml.sanctions.services import denylist_add, denylist_remove, sanctions_import_run
-from aml.sanctions.snapshot import VERSION_SQL, holder
+from aml.sanctions.snapshot import VERSION_SQL, SnapshotHolder, holder
 from nexora.common.errors import ValidationFailed
 from tests.aml.sanctions_support import BTC_BECH32, BTC_P2PKH, DATA_DIR, GARANTEX_TRX, LAZARUS_ETH
 
@@ -125,20 +125,28 @@ def test_the_snapshot_reloads_after_a_new_import(
     django_capture_on_commit_callbacks: Any,
     django_assert_num_queries: Any,
 ) -> None:
+    elsewhere = SnapshotHolder(clock=clock)  # another process: this one's imports do not reach it
+    assert elsewhere.current().sanctions.get(USDT_ONLY_TRON) is None
     assert sanctions_match(USDT_ONLY_TRON) == ()
 
-    # As if another process imported: nothing invalidates this process's snapshot ...
-    usdt = import_lists(django_capture_on_commit_callbacks, "USDT", execute=False)
-    assert sanctions_match(USDT_ONLY_TRON) == ()  # ... so it is seen at the next re-check
+    usdt = import_lists(django_capture_on_commit_callbacks, "USDT", execute=False)  # not committed yet
+
+    # This process re-checks at once, so the importing thread sees its own change ...
+    assert [(h.asset, h.import_id) for h in sanctions_match(USDT_ONLY_TRON)] == [("USDT", usdt.pk)]
+    # ... another process sees it at its next re-check, within the interval.
+    assert elsewhere.current().sanctions.get(USDT_ONLY_TRON) is None
     clock.now += 5
-    with django_assert_num_queries(3):
-        hits = sanctions_match(USDT_ONLY_TRON)
+    with django_assert_num_queries(3):  # version changed: reload listings and deny list
+        hits = elsewhere.current().sanctions[USDT_ONLY_TRON]
     assert [(h.asset, h.import_id) for h in hits] == [("USDT", usdt.pk)]
 
-    # An import in this process invalidates on commit: the very next match sees it.
-    import_lists(django_capture_on_commit_callbacks, "ETH")  # the ETH list alone delists nothing else
-    assert [h.import_id for h in sanctions_match(LAZARUS_ETH)] == [listed.pk]
-    assert [h.asset for h in sanctions_match(USDT_ONLY_TRON)] == ["USDT"]
+
+def test_an_unchanged_version_keeps_the_snapshot(listed: SanctionsImport, clock: Clock) -> None:
+    before = holder.current()
+    holder.invalidate()
+    assert holder.current() is before  # re-checked, same version: not reloaded
+    clock.now += 60
+    assert holder.current() is before
 
 
 def test_a_reload_in_progress_does_not_block_other_threads(listed: SanctionsImport) -> None:
@@ -157,20 +165,20 @@ def test_the_version_query_reads_the_models_tables() -> None:
     assert VERSION_SQL.count(f"FROM {DenyListEntry._meta.db_table})") == 3
 
 
-def test_the_snapshot_reloads_after_a_deny_list_change_elsewhere(
-    clock: Clock, make_staff: Any, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_the_snapshot_reloads_after_a_deny_list_change_elsewhere(clock: Clock, make_staff: Any) -> None:
     officer = make_staff("compliance_officer")
-    assert denylist_match(LAZARUS_ETH) is None
+    elsewhere = SnapshotHolder(clock=clock)
+    address = LAZARUS_ETH.lower()
+    assert elsewhere.current().deny.get(address) is None
 
-    with django_capture_on_commit_callbacks(execute=False):  # as if in another process
-        entry = denylist_add(address=LAZARUS_ETH, reason="Fraud ring", actor=officer)
-    assert denylist_match(LAZARUS_ETH) is None
-    clock.now += 5
+    entry = denylist_add(address=LAZARUS_ETH, reason="Fraud ring", actor=officer)
     assert denylist_match(LAZARUS_ETH).entry_id == entry.pk  # type: ignore[union-attr]
-
-    with django_capture_on_commit_callbacks(execute=False):
-        denylist_remove(address=LAZARUS_ETH, reason="Cleared", actor=officer)  # same id, same count
-    assert denylist_match(LAZARUS_ETH) is not None
+    assert elsewhere.current().deny.get(address) is None
     clock.now += 5
+    assert elsewhere.current().deny[address].entry_id == entry.pk
+
+    denylist_remove(address=LAZARUS_ETH, reason="Cleared", actor=officer)  # same max id, same count
     assert denylist_match(LAZARUS_ETH) is None
+    assert elsewhere.current().deny.get(address) is not None
+    clock.now += 5
+    assert elsewhere.current().deny.get(address) is None

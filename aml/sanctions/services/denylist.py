@@ -9,7 +9,7 @@
 
 Both need a staff user holding ``sanctions.manage_denylist`` (the compliance roles, see
 ``nexora/accounts/roles.py``); anyone else gets 403 and nothing is written. Matching is
-``selectors.denylist_match``, through the snapshot, which both services invalidate on commit.
+``selectors.denylist_match``, through the snapshot, which both services mark stale.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from aml.sanctions.models import DenyListEntry, DenyListStatus
 from aml.sanctions.normalize import canonical_address, classify_address
-from aml.sanctions.snapshot import holder
+from aml.sanctions.snapshot import snapshot_mark_stale
 from nexora.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from nexora.common.transitions import TransitionTable, transition_apply
 
@@ -60,13 +60,13 @@ def denylist_add(*, address: str, reason: str, actor: Any) -> DenyListEntry:
                 reason=reason,
                 added_by=actor,
             )
+            snapshot_mark_stale()
     except IntegrityError:  # the partial unique index: an active entry exists (maybe just now)
         raise Conflict(
             "This address is already on the deny list.",
             code="already_denylisted",
             fields={"address": canonical},
         ) from None
-    transaction.on_commit(holder.invalidate)
     return entry
 
 
@@ -90,7 +90,7 @@ def denylist_remove(*, address: str, reason: str, actor: Any) -> DenyListEntry:
             removed_at=timezone.now(),
             removal_reason=reason,
         )
-        transaction.on_commit(holder.invalidate)
+        snapshot_mark_stale()
     return entry
 
 

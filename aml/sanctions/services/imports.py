@@ -18,7 +18,7 @@ one transaction:
 An XML file published before one already imported is refused (it would undo newer changes)
 unless ``allow_older`` is given. Any error rolls everything back: a broken file changes nothing
 (the parser refuses broken or empty XML, the reader refuses empty lists, so a bad download never
-delists a whole source). After commit, the process's match snapshot is invalidated and, if
+delists a whole source). The process's match snapshot is marked stale and, after commit, if
 addresses became sanctioned, ``sanctions_listed`` is sent (``signals.py``). Imports are
 serialised by a PostgreSQL advisory lock, so two at once cannot both insert the same listing or
 diff against a stale state.
@@ -44,7 +44,7 @@ from aml.sanctions.normalize import canonical_address, classify_address
 from aml.sanctions.parsers import SanctionEntry
 from aml.sanctions.reading import SanctionsBatch, sanctions_batch_read
 from aml.sanctions.signals import sanctions_listed
-from aml.sanctions.snapshot import holder
+from aml.sanctions.snapshot import snapshot_mark_stale
 from nexora.common.errors import ValidationFailed
 from nexora.common.transitions import TransitionTable, transition_apply
 
@@ -131,7 +131,7 @@ def sanctions_import_apply(
         newly_listed = _newly_listed(diff.added)
         record = _record(batch, diff, actor=actor, actor_label=actor_label)
         _write(record, batch, diff, actor=actor)
-        transaction.on_commit(holder.invalidate)
+        snapshot_mark_stale()
         if newly_listed:
             transaction.on_commit(partial(_announce, record.pk, newly_listed))
     return record
