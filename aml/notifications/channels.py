@@ -82,10 +82,13 @@ def message_text(rendered: Rendered, *, footer: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _render(delivery: NotificationDelivery) -> Rendered:
+def _compose(delivery: NotificationDelivery, *, footer: bool) -> tuple[Rendered, str]:
+    """The notification and its message text, in the client's language (as it is now)."""
     notification = delivery.notification
     language = notification.client.language
-    return event_render(event=notification.event, params=notification.params, language=language)
+    rendered = event_render(event=notification.event, params=notification.params, language=language)
+    with translation.override(language):
+        return rendered, message_text(rendered, footer=footer)
 
 
 # --- e-mail -----------------------------------------------------------------------------------------
@@ -95,9 +98,7 @@ def email_deliver(delivery: NotificationDelivery) -> Outcome:
     client = delivery.notification.client
     if not email_applies(client):
         return Outcome(Result.FAILED, "e-mail notifications are off or the account has no address")
-    rendered = _render(delivery)
-    with translation.override(client.language):
-        body = message_text(rendered, footer=True)
+    rendered, body = _compose(delivery, footer=True)
     message = EmailMessage(
         subject=rendered.title, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[client.user.email],
         headers={"Auto-Submitted": "auto-generated"},
@@ -148,9 +149,7 @@ def telegram_deliver(delivery: NotificationDelivery) -> Outcome:
     client = delivery.notification.client
     if not telegram_applies(client):
         return Outcome(Result.FAILED, "Telegram is off, not configured or not linked")
-    rendered = _render(delivery)
-    with translation.override(client.language):
-        text = message_text(rendered, footer=False)
+    _rendered, text = _compose(delivery, footer=False)
     try:
         bot_call("sendMessage", telegram_message(client.telegram_chat_id, text))
     except BotApiError as exc:

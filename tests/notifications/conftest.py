@@ -9,6 +9,7 @@ and read back every request the code made (``bot.calls``), with its exact JSON.
 from __future__ import annotations
 
 import itertools
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ WEBHOOK_SECRET = "hook-secret_0123456789"
 class FakeBot:
     url: str = ""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each call
     scripted: dict[str, deque[tuple[int, Any]]] = field(default_factory=lambda: defaultdict(deque))
     wrong_token: int = 0
     messages: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -62,6 +64,7 @@ class FakeBot:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         body = orjson.loads(raw) if raw else {}
         self.calls.append((method, body))
+        self.times.append(time.monotonic())
         if self.scripted[method]:
             return self.scripted[method].popleft()
         return self._default(method, body)
