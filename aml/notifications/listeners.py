@@ -4,8 +4,9 @@
 credit is never told; a listener that fails is logged and ignored there, so telling can never undo
 a credit.
 
-* ``deposit_seen`` -> ``topup_seen`` with the crypto amount, asset, network and top-up link; a
-  transfer that failed on chain is not news for the client and is skipped.
+* ``deposit_seen`` -> ``topup_seen`` with the crypto amount, asset, network and top-up link, only
+  for a transfer on its way to being credited (``topup_seen`` says it will be): one that failed on
+  chain, paid no top-up of its network or is below the minimum is left to the top-up page and staff.
 * ``deposit_credited`` -> ``topup_credited`` (amount in the account currency) when the money went
   to ``available``; ``under_review`` with nothing but the top-up link when it went to ``held``: the
   client learns that a review is in progress, never why (invariant 8).
@@ -24,7 +25,7 @@ from payments.hooks import DepositCredited, DepositSeen, listener_register
 
 def on_deposit_seen(fact: DepositSeen) -> None:
     notice = deposit_notice(deposit_id=fact.deposit_id)
-    if notice is None or notice.failed:
+    if notice is None or not notice.creditable:
         return
     client = ClientProfile.objects.select_related("user").get(pk=fact.client_id)
     notification_send(

@@ -4,7 +4,9 @@ Every read of a client's notifications is scoped to that client: another client'
 ``NotFound`` (a 404), never a 403 that would confirm the id exists.
 
 ``deposit_notice`` is the one read of payments' data: what the client already knows about a
-deposit (amount and asset, the network's name, the top-up it paid), and whether it failed on chain.
+deposit (amount and asset, the network's name, the top-up it paid), and whether it is on its way
+to being credited: not when it failed on chain, paid no top-up of its network, or is below the
+network's minimum (those wait for staff, and the top-up page says so).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def unread_count(*, client_id: int) -> int:
 
 @dataclass(frozen=True)
 class DepositNotice:
-    failed: bool
+    creditable: bool
     params: dict[str, str]
 
 
@@ -50,4 +52,9 @@ def deposit_notice(*, deposit_id: int) -> DepositNotice | None:
     params = {"amount": network.display(deposit.amount), "asset": network.asset, "network": network.name}
     if deposit.topup is not None:
         params["topup"] = str(deposit.topup.public_id)
-    return DepositNotice(failed=deposit.status == DepositStatus.FAILED, params=params)
+    creditable = (
+        deposit.status != DepositStatus.FAILED
+        and deposit.topup is not None
+        and deposit.amount >= network.min_amount
+    )
+    return DepositNotice(creditable=creditable, params=params)

@@ -33,9 +33,9 @@ def paying(make_subscriber, make_network, django_capture_on_commit_callbacks):
     chain = memory_chain(network)
     scanner = MemoryScanner(network, chain)
 
-    def run(blocks: int, *, pay: bool = True, success: bool = True) -> None:
+    def run(blocks: int, *, pay: bool = True, success: bool = True, units: int = 12_340_000) -> None:
         if pay:
-            chain.pay(topup.address.address, 12_340_000, success=success)
+            chain.pay(topup.address.address, units, success=success)
         chain.mine(blocks)
         with django_capture_on_commit_callbacks(execute=True):  # each scan's commit runs the listeners
             scanner.sync()
@@ -91,6 +91,13 @@ def test_a_transfer_that_failed_on_chain_is_not_news(paying):
     assert events(client) == []
 
 
+def test_a_payment_below_the_minimum_is_not_promised_a_credit(paying):
+    client, _topup, run = paying
+    run(3, units=500_000)  # 0.5 USDT, the network's minimum is 1: recorded for staff, not credited
+    assert Deposit.objects.get().status == "unapplied"
+    assert events(client) == []
+
+
 def test_the_same_announcement_twice_notifies_once(paying, django_capture_on_commit_callbacks, bot):
     client, topup, run = paying
     run(3)
@@ -121,3 +128,18 @@ def test_listeners_are_registered_at_start_up():
 
     assert on_deposit_seen in _listeners["deposit_seen"]
     assert on_deposit_credited in _listeners["deposit_credited"]
+
+
+def test_a_payment_on_another_network_is_not_promised_a_credit(
+    paying, make_network, django_capture_on_commit_callbacks
+):
+    client, topup, _run = paying
+    eth = make_network("eth")  # same EVM address, but the top-up was for USDT on Ethereum
+    chain = memory_chain(eth)
+    chain.pay(topup.address.address, 10**16)
+    chain.mine(4)
+    with django_capture_on_commit_callbacks(execute=True):
+        MemoryScanner(eth, chain).sync()
+    deposit = Deposit.objects.get()
+    assert (deposit.topup_id, deposit.unapplied_reason) == (None, "other_network")
+    assert events(client) == []
