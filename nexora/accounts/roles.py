@@ -33,6 +33,9 @@ _READ = [
     "payments.view_charge",
     "payments.view_hold",
     "common.view_statuschange",
+    # the client's notifications and their delivery log ("did my e-mail go out?")
+    "notifications.view_notification",
+    "notifications.view_notificationdelivery",
 ]
 _OFFICER = [*_READ, "accounts.freeze_account", "payments.manage_hold"]
 _LEAD = [*_OFFICER, "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second"]
@@ -41,7 +44,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: _READ,
     COMPLIANCE_OFFICER: _OFFICER,
     COMPLIANCE_LEAD: _LEAD,
-    ADMIN: ["accounts.*", "payments.*", "aml.*", "common.*", "authtoken.*"],
+    ADMIN: ["accounts.*", "payments.*", "aml.*", "common.*", "authtoken.*", "notifications.*"],
 }
 
 # Sanctions lists (aml.sanctions): both compliance roles read the listings and keep the deny list.
