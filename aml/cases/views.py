@@ -31,6 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from aml.cases.document_selectors import (
     document_for_client,
     document_get,
+    documents_for_case,
     open_requests_for_client,
     request_for_client,
     review_case_for_client,
@@ -73,7 +74,6 @@ def _request_row(request: DocumentRequest, forms: dict[str, ReviewForm]) -> dict
         "request": request,
         "items": [{"code": i, "label": ITEM_LABELS.get(i, i)} for i in items],
         "asks_refund_address": DocumentItem.REFUND_ADDRESS in request.items,
-        "documents": [(d, ITEM_LABELS.get(d.item, d.item)) for d in request.documents.all()],
         "upload_form": forms.get(f"upload:{key}", UploadForm()),
     }
 
@@ -106,6 +106,7 @@ def _context(client: ClientProfile, forms: dict[str, ReviewForm] | None = None) 
         "requests": [_request_row(r, forms) for r in open_requests_for_client(client)],
         "refund": _refund_state(client, forms),
         "held_topups": list(topups_for_client(client).filter(review="on_hold")),
+        "documents": [(d, ITEM_LABELS.get(d.item, d.item)) for d in documents_for_case(case)] if case else [],
         "statements": list(statements_for_case(case)) if case is not None else [],
         "statement_form": forms.get("statement", StatementForm()),
         "max_mb": settings.NEXORA_DOCUMENT_MAX_BYTES // (1024 * 1024),

@@ -129,8 +129,9 @@ def test_upload_through_the_page(world):
     assert response.status_code == 302 and response["Location"] == "/review/"
     document = ClientDocument.objects.get()
     assert (document.original_name, document.client) == ("bank.pdf", world.client)
-    page = text(world.web.get("/review/"))
-    assert "Thank you. Your document was received." in page
+    html = world.web.get("/review/").content.decode()
+    assert "Thank you. Your document was received." in html
+    assert f'<a href="/review/documents/{document.public_id}/">bank.pdf</a>' in html
 
 
 def test_refused_upload_is_a_400_with_the_error_and_nothing_written(world):
