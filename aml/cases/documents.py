@@ -14,7 +14,8 @@ Client side (the review page calls these; every object is checked to be the clie
   a PDF, PNG or JPEG by its first bytes, at most ``NEXORA_DOCUMENTS_PER_REQUEST`` per request;
 * ``statement_submit`` records the client's point of view, or a contest asking for a human review;
 * ``refund_address_submit`` records the address the client gives, and ``refund_address_confirm``
-  (the second step, with the account password) puts it in force through payments' screening.
+  (the second step, with the account password; five wrong ones lock it for an hour) puts it in
+  force through payments' screening.
 
 A request is fulfilled once every item has an answer (a document, or a refund address confirmed
 after the request). When the last open request of an ``awaiting_client`` case is fulfilled, the
@@ -34,6 +35,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone, translation
@@ -80,6 +82,7 @@ DOCUMENT_REQUEST_TRANSITIONS: TransitionTable = {
 MAX_DUE_DAYS = 90
 MAX_STATEMENT = 5000
 MAX_COMMENT = 2000
+PASSWORD_TRIES = 5
 SIGNATURES = {b"%PDF-": "application/pdf", b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -397,6 +400,18 @@ def _case_of(refund_address: RefundAddress) -> Case | None:
     return Case.objects.filter(pk=int(pk)).first() if prefix == "case" and pk.isdigit() else None
 
 
+def _password_check(client: ClientProfile, password: object) -> None:
+    """The account password, with at most ``PASSWORD_TRIES`` wrong ones an hour: a stolen session
+    cannot guess its way to changing where refunds go."""
+    key = f"refund-address-password:{client.pk}"
+    if cache.get(key, 0) >= PASSWORD_TRIES:
+        raise _invalid("password", "too_many_attempts", "Too many wrong passwords; try again in an hour.")
+    if not isinstance(password, str) or not client.user.check_password(password):
+        cache.add(key, 0, timeout=3600)
+        cache.incr(key)
+        raise _invalid("password", "wrong_password", "The password is not correct.")
+
+
 @transaction.atomic
 def refund_address_confirm(
     *, client: ClientProfile, refund_address: RefundAddress, password: object
@@ -404,8 +419,7 @@ def refund_address_confirm(
     """The second step: the client confirms with their password; then the address is in force."""
     if refund_address.client_id != client.pk:
         raise NotFound("No such address.")
-    if not isinstance(password, str) or not client.user.check_password(password):
-        raise _invalid("password", "wrong_password", "The password is not correct.")
+    _password_check(client, password)
     confirmed = refund_address_activate(refund_address=refund_address, actor=client.user)
     case = _case_of(confirmed)
     if case is not None:

@@ -33,6 +33,7 @@ REVIEW_MESSAGES: dict[str, Promise] = {
     "refund_address_superseded": _("You have given a newer address since; please confirm that one."),
     "refund_address_refused": _("This address cannot be used. Please contact support."),
     "wrong_password": _("The password is not correct."),
+    "too_many_attempts": _("Too many wrong passwords. Please try again in an hour."),
     "invalid_transition": _("This changed in the meantime. Please reload the page."),
     "stale_state": _("This changed in the meantime. Please reload the page."),
 }

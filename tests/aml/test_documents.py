@@ -12,6 +12,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -52,10 +53,16 @@ def media(settings, tmp_path):
 def world(make_network, make_client, make_staff):
     network, client = make_network("usdt-erc20"), make_client()
     deposit, chain = held_deposit(client, network)
+    cache.delete(f"refund-address-password:{client.pk}")  # Redis outlives the test database
     return SimpleNamespace(
-        network=network, client=client, deposit=deposit, chain=chain, case=review_case(client, deposit),
-        officer=make_staff("compliance_officer"), support=make_staff("support"),
-    )  # fmt: skip
+        network=network,
+        client=client,
+        deposit=deposit,
+        chain=chain,
+        case=review_case(client, deposit),
+        officer=make_staff("compliance_officer"),
+        support=make_staff("support"),
+    )
 
 
 def ask(world, items=("source_of_funds",), days=7, **kwargs):
@@ -394,3 +401,29 @@ def test_private_storage_has_no_url_and_the_check_refuses_static_overlap(setting
     settings.MEDIA_ROOT = str(tmp_path / "public" / "media")
     errors = private_media_check()
     assert [e.id for e in errors] == ["cases.E001"]
+
+
+def test_five_wrong_passwords_lock_the_confirmation_for_an_hour(world):
+    ask(world, items=["refund_address"])
+    given = refund_address_submit(client=world.client, case=world.case, address=OTHER)
+    for _ in range(5):
+        refused(
+            world,
+            "wrong_password",
+            refund_address_confirm,
+            client=world.client,
+            refund_address=given,
+            password="guess",
+        )
+    refused(
+        world,
+        "too_many_attempts",
+        refund_address_confirm,
+        client=world.client,
+        refund_address=given,
+        password="pw-123456",
+    )
+    cache.delete(f"refund-address-password:{world.client.pk}")
+    assert refund_address_confirm(client=world.client, refund_address=given, password="pw-123456").status == (
+        "confirmed"
+    )

@@ -11,6 +11,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.template.defaultfilters import date as date_filter
 from django.test import Client
@@ -36,6 +37,7 @@ def media(settings, tmp_path):
 def world(make_network, make_client, make_staff, client):
     network, profile = make_network("usdt-erc20"), make_client()
     deposit, _ = held_deposit(profile, network)
+    cache.delete(f"refund-address-password:{profile.pk}")  # Redis outlives the test database
     case = review_case(profile, deposit)
     officer = make_staff("compliance_officer")
     client.force_login(profile.user)

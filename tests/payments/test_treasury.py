@@ -172,3 +172,18 @@ def test_verify_due_queues_sent_refunds_and_the_task_confirms(world, monkeypatch
     assert PayoutRequest.objects.get().status == "confirmed"
     assert payouts_verify_due.delay().get() == []
     assert payout_check.delay(world.payout.pk).get() == "confirmed"
+
+
+def test_a_node_that_is_down_leaves_the_refund_sent_and_the_task_retries(world):
+    from celery.exceptions import Retry
+
+    from payments.services.payouts import payout_mark_sent
+
+    world.network.node_urls = ["http://127.0.0.1:9"]  # nothing listens there
+    world.network.options = {"backoff_s": 0}
+    world.network.save()
+    payout_mark_sent(payout=world.payout, actor=world.treasury, tx_hash=TX)
+    with pytest.raises(Retry, match=r"Retry in 15s: ChainError"):  # eager: the retry request surfaces here
+        payout_check.delay(world.payout.pk).get()
+    payout = PayoutRequest.objects.get()
+    assert (payout.status, payout.verify_attempts, payout.last_checked_at) == ("sent", 0, None)
