@@ -61,7 +61,7 @@ from aml.cases.models import (
 from aml.cases.money import case_deposits
 from aml.cases.services import case_event_add, case_transition
 from nexora.accounts.models import ClientProfile
-from nexora.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from nexora.common.errors import Conflict, NotFound, PermissionDenied, StaleState, ValidationFailed
 from nexora.common.transitions import TransitionTable, transition_apply
 from payments.models import Network, RefundAddress, RefundAddressStatus
 from payments.services.payouts import refund_address_activate, refund_address_record
@@ -184,7 +184,7 @@ def document_request_cancel(*, request: DocumentRequest, actor: Any, comment: ob
     case_event_add(
         case=request.case, action="documents_request_cancelled", actor=actor, comment=note, after=after
     )
-    _case_back_if_answered(request.case, actor)
+    _case_back_if_answered(request.case, actor, reason="no request left open")
     return request
 
 
@@ -193,11 +193,13 @@ def document_requests_mark_overdue(*, today: date | None = None) -> int:
     today = today or timezone.localdate()
     moved = 0
     for request in DocumentRequest.objects.filter(status=S.OPEN, due_on__lt=today).select_related("case"):
-        with transaction.atomic():
-            document_request_transition(request, to=S.OVERDUE, reason=f"due on {request.due_on}")
-            case_event_add(
-                case=request.case, action="documents_overdue", after={"request": str(request.public_id)}
-            )
+        try:
+            with transaction.atomic():
+                document_request_transition(request, to=S.OVERDUE, reason=f"due on {request.due_on}")
+                after = {"request": str(request.public_id)}
+                case_event_add(case=request.case, action="documents_overdue", after=after)
+        except StaleState:  # answered, cancelled or marked by another run meanwhile
+            continue
         moved += 1
     return moved
 
@@ -233,11 +235,12 @@ def _fulfil_if_answered(request: DocumentRequest, actor: Any) -> None:
     _case_back_if_answered(request.case, actor)
 
 
-def _case_back_if_answered(case: Case, actor: Any) -> None:
+def _case_back_if_answered(case: Case, actor: Any, reason: str = "the client answered every request") -> None:
+    """An ``awaiting_client`` case with nothing left to answer returns to the reviewer's queue."""
     case = Case.objects.select_for_update().get(pk=case.pk)
     waiting = DocumentRequest.objects.filter(case=case, status__in=ACTIVE_REQUEST).exists()
     if case.status == CaseStatus.AWAITING_CLIENT and not waiting:
-        case_transition(case, to=CaseStatus.OPEN, actor=actor, reason="the client answered every request")
+        case_transition(case, to=CaseStatus.OPEN, actor=actor, reason=reason)
 
 
 # --- client: uploads -----------------------------------------------------------------------------
