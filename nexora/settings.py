@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "nexora.accounts",
     "payments",
     "aml",
+    "aml.sanctions",
     "aml.cases",
 ]
 
@@ -244,6 +245,10 @@ CELERY_BEAT_SCHEDULE["document-requests-overdue"] = {
     "schedule": 3600.0,
 }
 CELERY_TASK_ROUTES["payments.payout_verify"] = {"queue": "chain"}
+
+# --- Sanctions lists (aml.sanctions) ----------------------------------------------------------
+# How often (seconds) a process checks for a newer sanctions import or a deny-list change.
+NEXORA_SANCTIONS_RECHECK_SECONDS = env.float("NEXORA_SANCTIONS_RECHECK_SECONDS", default=5.0)
 
 LOGGING = {
     "version": 1,
