@@ -9,43 +9,26 @@ it, entry by entry; the case's full event trail; the document requests, the docu
 The result goes through ``json.dumps`` as is: money (Decimal) and chain amounts (int base units,
 which a JavaScript reader would round) are strings, times are ISO 8601 in UTC, people are their
 usernames ("" for the system). Lists are in the order things happened. The staff dashboard renders
-it as a JSON download and a printable page; this module only builds the data.
+it as a JSON download and a printable page; this module only builds the data. The sections about
+refunds and the client's side of the review come from ``aml.cases.export_review.review_sections``,
+so another assembly of the case file can take them as one piece.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from aml.cases.document_selectors import documents_for_case, requests_for_case, statements_for_case
-from aml.cases.models import Case, CaseEvent, ClientDocument, ClientStatement, DocumentRequest
-from aml.cases.money import case_deposits, case_holds, case_ledger_transactions, case_payouts
+from aml.cases.export_review import iso, money_text, review_sections, username
+from aml.cases.models import Case, CaseEvent
+from aml.cases.money import case_deposits
 from aml.models import Assessment, RuleOutcome
-from nexora.common.models import StatusChange
-from payments.models import Deposit, Hold, LedgerTransaction, PayoutRequest, RefundAddress
+from payments.models import Deposit
 from payments.selectors.ledger import balance_get
 
 FORMAT = "nexora.case_file/1"
-
-
-def _dt(value: datetime | date | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value.isoformat()
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _user(user: Any) -> str:
-    return user.get_username() if user is not None else ""
 
 
 def _case(case: Case) -> dict[str, Any]:
@@ -57,9 +40,9 @@ def _case(case: Case) -> dict[str, Any]:
         "sanctions": case.sanctions,
         "score": case.score,
         "summary": case.summary,
-        "assignee": _user(case.assignee),
-        "opened_at": _dt(case.opened_at),
-        "closed_at": _dt(case.closed_at),
+        "assignee": username(case.assignee),
+        "opened_at": iso(case.opened_at),
+        "closed_at": iso(case.closed_at),
     }
 
 
@@ -73,8 +56,8 @@ def _client(case: Case) -> dict[str, Any]:
         "currency": client.currency,
         "language": client.language,
         "status": client.status,
-        "created_at": _dt(client.created_at),
-        "balance": {"available": _money(balance.available), "held": _money(balance.held)},
+        "created_at": iso(client.created_at),
+        "balance": {"available": money_text(balance.available), "held": money_text(balance.held)},
     }
 
 
@@ -96,13 +79,13 @@ def _assessment(assessment: Assessment) -> dict[str, Any]:
         "subject_ref": assessment.subject_ref,
         "ruleset_version": assessment.ruleset.version,
         "trigger": assessment.trigger,
-        "amount": _money(assessment.amount),
+        "amount": money_text(assessment.amount),
         "currency": assessment.currency,
         "score": assessment.score,
         "decision": assessment.decision,
         "sanctions_hit": assessment.sanctions_hit,
         "summary": assessment.summary,
-        "created_at": _dt(assessment.created_at),
+        "created_at": iso(assessment.created_at),
         "outcomes": [_outcome(o) for o in assessment.outcomes.all()],
     }
 
@@ -127,177 +110,50 @@ def _deposit(deposit: Deposit) -> dict[str, Any]:
         "sender": deposit.sender,
         "units": str(deposit.amount),
         "asset_amount": deposit.network.display(deposit.amount),
-        "credited_amount": _money(deposit.credited_amount),
-        "rate": _money(deposit.rate),
+        "credited_amount": money_text(deposit.credited_amount),
+        "rate": money_text(deposit.rate),
         "status": deposit.status,
         "block_height": deposit.block_height,
         "confirmations": deposit.confirmations,
         "late": deposit.late,
         "hold": deposit.hold_id,
-        "seen_at": _dt(deposit.seen_at),
-        "credited_at": _dt(deposit.credited_at),
-    }
-
-
-def _hold(hold: Hold) -> dict[str, Any]:
-    return {
-        "id": hold.pk,
-        "amount": _money(hold.amount),
-        "remaining": _money(hold.remaining),
-        "currency": hold.currency,
-        "status": hold.status,
-        "reason": hold.reason,
-        "reference": hold.reference,
-        "created_at": _dt(hold.created_at),
-    }
-
-
-def _history(entity: str, entity_id: object) -> list[dict[str, Any]]:
-    moves = StatusChange.objects.filter(entity=entity, entity_id=str(entity_id)).select_related("actor")
-    return [
-        {
-            "from": m.from_status,
-            "to": m.to_status,
-            "actor": _user(m.actor),
-            "reason": m.reason,
-            "at": _dt(m.created_at),
-        }
-        for m in moves.order_by("created_at", "id")
-    ]
-
-
-def _payout(payout: PayoutRequest) -> dict[str, Any]:
-    return {
-        "id": str(payout.public_id),
-        "status": payout.status,
-        "network": payout.network.code,
-        "hold": payout.hold_id,
-        "destination": payout.destination,
-        "destination_kind": payout.destination_kind,
-        "source_address": payout.source_address,
-        "amount": _money(payout.amount),
-        "currency": payout.currency,
-        "rate": _money(payout.rate),
-        "units": str(payout.units),
-        "reason": payout.reason,
-        "reference": payout.reference,
-        "screening": payout.screening,
-        "requested_by": _user(payout.requested_by),
-        "approved_by": _user(payout.approved_by),
-        "rejected_by": _user(payout.rejected_by),
-        "decided_reason": payout.decided_reason,
-        "sent_by": _user(payout.sent_by),
-        "tx_hash": payout.tx_hash,
-        "delivered_units": None if payout.delivered_units is None else str(payout.delivered_units),
-        "confirmations": payout.confirmations,
-        "failure_reason": payout.failure_reason,
-        "return_hold": payout.return_hold_id,
-        "created_at": _dt(payout.created_at),
-        "history": _history("payout", payout.pk),
-    }
-
-
-def _refund_address(address: RefundAddress) -> dict[str, Any]:
-    return {
-        "id": address.pk,
-        "network": address.network.code,
-        "address": address.address,
-        "status": address.status,
-        "created_at": _dt(address.created_at),
-        "confirmed_at": _dt(address.confirmed_at),
-    }
-
-
-def _transaction(txn: LedgerTransaction) -> dict[str, Any]:
-    entries = [
-        {"account": str(e.account), "amount": _money(e.amount), "currency": e.currency}
-        for e in sorted(txn.entries.all(), key=lambda e: e.pk)
-    ]
-    return {
-        "id": txn.pk,
-        "kind": txn.kind,
-        "idempotency_key": txn.idempotency_key,
-        "reference": txn.reference,
-        "description": txn.description,
-        "hold": txn.hold_id,
-        "reverses": txn.reverses_id,
-        "created_by": _user(txn.created_by),
-        "created_at": _dt(txn.created_at),
-        "entries": entries,
+        "seen_at": iso(deposit.seen_at),
+        "credited_at": iso(deposit.credited_at),
     }
 
 
 def _event(event: CaseEvent) -> dict[str, Any]:
     return {
         "id": event.pk,
-        "at": _dt(event.created_at),
-        "actor": _user(event.actor),
+        "at": iso(event.created_at),
+        "actor": username(event.actor),
         "action": event.action,
         "comment": event.comment,
         "before": event.before,
         "after": event.after,
-        "amount": _money(event.amount),
+        "amount": money_text(event.amount),
         "currency": event.currency,
-    }
-
-
-def _request(request: DocumentRequest) -> dict[str, Any]:
-    return {
-        "id": str(request.public_id),
-        "items": list(request.items),
-        "due_on": _dt(request.due_on),
-        "status": request.status,
-        "comment": request.comment,
-        "created_by": _user(request.created_by),
-        "refund_network": request.refund_network.code if request.refund_network else None,
-        "created_at": _dt(request.created_at),
-        "fulfilled_at": _dt(request.fulfilled_at),
-    }
-
-
-def _document(document: ClientDocument) -> dict[str, Any]:
-    return {
-        "id": str(document.public_id),
-        "request": str(document.request.public_id),
-        "item": document.item,
-        "name": document.original_name,
-        "content_type": document.content_type,
-        "size": document.size,
-        "sha256": document.sha256,
-        "uploaded_by": _user(document.uploaded_by),
-        "uploaded_at": _dt(document.created_at),
-    }
-
-
-def _statement(statement: ClientStatement) -> dict[str, Any]:
-    return {
-        "id": statement.pk,
-        "kind": statement.kind,
-        "text": statement.text,
-        "language": statement.language,
-        "created_at": _dt(statement.created_at),
     }
 
 
 def case_file(*, case: Case) -> dict[str, Any]:
     """Everything recorded about ``case``, JSON-serialisable (see the module docstring)."""
     case = Case.objects.select_related("client__user", "assignee").get(pk=case.pk)
-    payouts = case_payouts(case)
-    addresses = RefundAddress.objects.filter(client=case.client, reference=f"case:{case.pk}")
     events = CaseEvent.objects.filter(case=case).select_related("actor").order_by("created_at", "id")
+    sections = review_sections(case)
     return {
         "format": FORMAT,
-        "generated_at": _dt(timezone.now()),
+        "generated_at": iso(timezone.now()),
         "case": _case(case),
         "client": _client(case),
         "assessments": _assessments(case),
         "deposits": [_deposit(d) for d in case_deposits(case)],
-        "holds": [_hold(h) for h in case_holds(case)],
-        "payouts": [_payout(p) for p in payouts],
-        "refund_addresses": [_refund_address(a) for a in addresses.select_related("network").order_by("id")],
-        "money_movements": [_transaction(t) for t in case_ledger_transactions(case)],
+        "holds": sections["holds"],
+        "payouts": sections["payouts"],
+        "refund_addresses": sections["refund_addresses"],
+        "money_movements": sections["money_movements"],
         "events": [_event(e) for e in events],
-        "document_requests": [_request(r) for r in requests_for_case(case)],
-        "documents": [_document(d) for d in documents_for_case(case)],
-        "statements": [_statement(s) for s in statements_for_case(case)],
+        "document_requests": sections["document_requests"],
+        "documents": sections["documents"],
+        "statements": sections["statements"],
     }
