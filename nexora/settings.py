@@ -231,6 +231,23 @@ NEXORA_TOPUP_MAX_AMOUNT = env.str("NEXORA_TOPUP_MAX_AMOUNT", default="10000.00")
 NEXORA_TOPUP_MAX_OPEN = env.int("NEXORA_TOPUP_MAX_OPEN", default=10)
 NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
 
+# --- Refunds to source and the client's review documents (docs/configuration.md) -------------
+# Known exchange hot wallets: a refund to one of them needs an address the client gives and confirms.
+NEXORA_EXCHANGE_ADDRESSES = env.list("NEXORA_EXCHANGE_ADDRESSES", default=[])
+NEXORA_EXCHANGE_ADDRESSES_FILE = env.str("NEXORA_EXCHANGE_ADDRESSES_FILE", default="")
+# A source address that paid this many different clients is treated as shared (an exchange).
+NEXORA_SHARED_SOURCE_CLIENTS = env.int("NEXORA_SHARED_SOURCE_CLIENTS", default=2)
+# A sent payout whose transaction is still not on chain after this long is failed.
+NEXORA_PAYOUT_VERIFY_WINDOW_H = env.int("NEXORA_PAYOUT_VERIFY_WINDOW_H", default=72)
+NEXORA_DOCUMENT_MAX_BYTES = env.int("NEXORA_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+NEXORA_DOCUMENTS_PER_REQUEST = env.int("NEXORA_DOCUMENTS_PER_REQUEST", default=20)
+CELERY_BEAT_SCHEDULE["payouts-verify-due"] = {"task": "payments.payouts_verify_due", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["document-requests-overdue"] = {
+    "task": "cases.document_requests_overdue",
+    "schedule": 3600.0,
+}
+CELERY_TASK_ROUTES["payments.payout_verify"] = {"queue": "chain"}
+
 # --- Sanctions lists (aml.sanctions) ----------------------------------------------------------
 # How often (seconds) a process checks for a newer sanctions import or a deny-list change.
 NEXORA_SANCTIONS_RECHECK_SECONDS = env.float("NEXORA_SANCTIONS_RECHECK_SECONDS", default=5.0)
