@@ -1,4 +1,4 @@
-"""Top-level routes: the client area, the API (v1), its schema and docs, and the admin."""
+"""Top-level routes: the client area, the API (v1), its schema and docs, the admin and /metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from nexora.common import views as common_views
+from nexora.common.metrics import metrics_view
 
 urlpatterns = [
     path("", common_views.home, name="home"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("payments.urls")),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("payments.api.urls")),

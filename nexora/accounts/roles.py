@@ -33,6 +33,8 @@ _READ = [
     "payments.view_charge",
     "payments.view_hold",
     "common.view_statuschange",
+    "payments.view_scancursor",  # the scanner's health (staff API and dashboard)
+    "payments.view_lookaliketransfer",
 ]
 _OFFICER = [*_READ, "accounts.freeze_account", "payments.manage_hold"]
 _LEAD = [*_OFFICER, "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second"]

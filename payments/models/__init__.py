@@ -13,6 +13,7 @@ from payments.models.ledger import (
     SystemAccount,
     TransactionKind,
 )
+from payments.models.lookalikes import LookalikeTransfer
 from payments.models.networks import DepositAddress, DerivationCounter, Family, Network
 from payments.models.scanner import KEEP_BLOCKS, ScanCursor, ScannedBlock
 from payments.models.topups import (
@@ -44,6 +45,7 @@ __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "LookalikeTransfer",
     "Network",
     "OperatorAlert",
     "ReviewFlag",
