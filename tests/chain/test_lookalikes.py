@@ -4,8 +4,6 @@ as a deposit and never in the ledger; the selector and the read-only admin show 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.urls import reverse
 
@@ -14,27 +12,16 @@ from payments.selectors.lookalikes import lookalike_contracts, lookalike_transfe
 from payments.services.topups import topup_create
 from payments.tasks import scan_network
 from tests.chain.anvil import Anvil
+from tests.chain.conftest import token_deploy
 
 pytestmark = [pytest.mark.anvil, pytest.mark.django_db]
 ONE_USDT = 10**6
 
 
 @pytest.fixture
-def chain() -> Iterator[Anvil]:
-    with Anvil() as node:
-        yield node
-
-
-@pytest.fixture
 def tokens(chain: Anvil) -> dict[str, str]:
-    owner = chain.accounts[0]
-    deployed: dict[str, str] = {
-        "usdt": chain.deploy("TetherToken", sender=owner),
-        "fake": chain.deploy("FakeUSDT", sender=owner),
-    }
-    for token in deployed.values():
-        chain.receipt(chain.token_mint(token, chain.accounts[1], 10_000 * ONE_USDT, sender=owner))
-    return deployed
+    return {name: token_deploy(chain, artifact, mint=10_000 * ONE_USDT)
+            for name, artifact in (("usdt", "TetherToken"), ("fake", "FakeUSDT"))}  # fmt: skip
 
 
 @pytest.fixture

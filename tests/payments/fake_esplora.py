@@ -7,7 +7,7 @@ newest first) as JSON with ``id``/``height``/``previousblockhash``/``timestamp``
 (with ``status``). Transactions carry ``vin[].prevout`` and ``vout[]`` with ``scriptpubkey*``
 fields and ``value`` in satoshis; addresses are real bech32 P2WPKH strings.
 
-Switches for the scenarios: ``fail`` (answer every request so), ``fail_times`` (then recover),
+Switches for the scenarios: ``failure`` (answer requests so, for a while: ``fake_http.Failure``),
 ``short_pages``, ``from_tip`` (an implementation that answers ``/blocks/:h`` from its tip),
 ``reorg(depth)`` (the newest blocks replaced by new ones at the same heights) and ``mempool``.
 Used by the adapter tests and the scanner's end-to-end tests (``test_scanner_bitcoin``).
@@ -22,6 +22,7 @@ from typing import Any
 
 from payments.addresses import btc_p2wpkh
 from payments.chains.base import BlockRef
+from tests.fake_http import Failure
 
 DEAD_URL = "http://127.0.0.1:1"
 GENESIS_TIME = 1_745_000_000
@@ -106,8 +107,7 @@ class FakeEsplora:
         self.txs: dict[str, list[Json]] = {}
         self.mempool: dict[str, Json] = {}
         self.paths: list[str] = []
-        self.fail: tuple[int, str] | None = None
-        self.fail_times: int | None = None  # with ``fail``: fail this many requests, then recover
+        self.failure = Failure()  # ``failure.set((429, body), times=2)``: misbehave, then recover
         self.fork = 0
         self.short_pages = False
         self.from_tip = False
@@ -155,12 +155,8 @@ class FakeEsplora:
 
     def answer(self, path: str) -> tuple[int, Any]:
         self.paths.append(path)
-        if self.fail is not None:
-            failure = self.fail
-            if self.fail_times is not None:
-                self.fail_times -= 1
-                if self.fail_times <= 0:
-                    self.fail, self.fail_times = None, None
+        failure = self.failure.take()
+        if failure is not None:
             return failure
         parts = path.strip("/").split("/")
         if parts[:2] == ["blocks", "tip"]:

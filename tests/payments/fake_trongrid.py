@@ -11,7 +11,7 @@ developers.tron.network documents for ``getnowblock``, ``walletsolidity/getnowbl
 ``gettransactionbyid`` (transactions in blocks only), ``gettransactionfrompending`` (the pending
 pool; both answer ``{}`` for an unknown id) and ``gettransactioninfobyid``.
 
-Switches for the scenarios: ``fail`` (answer every request so), ``fail_times`` (then recover),
+Switches for the scenarios: ``failure`` (answer requests so, for a while: ``fake_http.Failure``),
 ``solid_lag`` (how far the solidified block trails the head), ``infos_from`` (a lagging node or
 another branch), ``reorg(depth)`` (replace the newest blocks: new hashes at the same heights,
 their transactions dropped unless mined again) and ``pending`` (the pending pool).
@@ -29,7 +29,7 @@ import orjson
 
 from payments.chains.base import BlockRef
 from payments.chains.tron_address import tron_from_hex, tron_to_hex
-from tests.fake_http import Responder
+from tests.fake_http import Failure, Responder
 
 USDT_HEX = "41a614f803b6fd780986a42c78ec9c7f77e6ded13c"
 USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
@@ -150,8 +150,7 @@ class FakeTronGrid:
         self.pending: dict[str, Json] = {}
         self.solid_lag = 19
         self.calls: list[tuple[str, Json, str]] = []  # path, body, API key header
-        self.fail: tuple[int, Json] | None = None
-        self.fail_times: int | None = None  # with ``fail``: fail this many requests, then recover
+        self.failure = Failure()  # ``failure.set((429, body), times=2)``: misbehave, then recover
         self.infos_from = "this branch"
         self.fork = 0
         self.mine([], height=start)
@@ -208,12 +207,8 @@ class FakeTronGrid:
         return self.blocks[index] if 0 <= index < len(self.blocks) else {}
 
     def answer(self, path: str, body: Json) -> tuple[int, Any]:
-        if self.fail is not None:
-            failure = self.fail
-            if self.fail_times is not None:
-                self.fail_times -= 1
-                if self.fail_times <= 0:
-                    self.fail, self.fail_times = None, None
+        failure = self.failure.take()
+        if failure is not None:
             return failure
         routes = {
             "/wallet/getnowblock": lambda: self.blocks[-1],

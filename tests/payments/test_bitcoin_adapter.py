@@ -189,7 +189,7 @@ def test_a_5xx_fails_over_to_the_next_url(
 ) -> None:
     broken, broken_url = esplora
     healthy, healthy_url = second_esplora
-    broken.fail = (502, "<html><body>502 Bad Gateway</body></html>")
+    broken.failure.set((502, "<html><body>502 Bad Gateway</body></html>"))
     assert btc(broken_url, healthy_url).head() == healthy.tip
     assert broken.paths == ["/blocks/tip/height"]
 
@@ -199,7 +199,7 @@ def test_an_answer_of_the_wrong_shape_fails_over(
 ) -> None:
     maintenance, maintenance_url = esplora
     healthy, healthy_url = second_esplora
-    maintenance.fail = (200, "<html><body>Down for maintenance</body></html>")
+    maintenance.failure.set((200, "<html><body>Down for maintenance</body></html>"))
     node = btc(maintenance_url, healthy_url)
 
     assert node.head() == healthy.tip
@@ -212,7 +212,7 @@ def test_429_on_every_url_is_rate_limited(
     esplora: tuple[FakeEsplora, str], second_esplora: tuple[FakeEsplora, str]
 ) -> None:
     for fake, _ in (esplora, second_esplora):
-        fake.fail = (429, "Too Many Requests")
+        fake.failure.set((429, "Too Many Requests"))
     with pytest.raises(RateLimited, match="HTTP 429"):
         btc(esplora[1], second_esplora[1]).scan(esplora[0].tip, esplora[0].tip, {ALICE})
     assert (len(esplora[0].paths), len(second_esplora[0].paths)) == (1, 1)

@@ -318,14 +318,14 @@ def test_failover_skips_a_dead_url_and_sends_the_api_key(grid: tuple[FakeTronGri
 )
 def test_throttling_is_rate_limited(grid: tuple[FakeTronGrid, str], failure: tuple[int, Json]) -> None:
     fake, url = grid
-    fake.fail = failure
+    fake.failure.set(failure)
     with pytest.raises(RateLimited, match=r"frequency limit|Too Many"):
         tron(url).head()
 
 
 def test_an_error_answer_fails_over_then_raises(grid: tuple[FakeTronGrid, str]) -> None:
     fake, url = grid
-    fake.fail = (200, {"Error": "class org.tron.core.exception.StoreException : db closed"})
+    fake.failure.set((200, {"Error": "class org.tron.core.exception.StoreException : db closed"}))
     with pytest.raises(ChainError, match="db closed") as caught:
         tron((url, url)).head()
     assert type(caught.value) is ChainError
