@@ -120,6 +120,13 @@ def _settle(lookup: TxLookup, sighting: Sighting) -> bool:
 # --- the task's side ---------------------------------------------------------------------------
 
 
+def _locked(lookup_id: int) -> TxLookup:
+    """The lookup under its row lock (only its own row: the top-up is locked later, by the deposit
+    services, in their usual order)."""
+    rows = TxLookup.objects.select_for_update(of=("self",)).select_related("topup__network", "topup__address")
+    return rows.get(pk=lookup_id)
+
+
 def tx_lookup_run(*, lookup_id: int, inspector: TxInspector | None = None) -> TxLookup:
     """Look the hash up once on the top-up's network; record what was found. Raises ChainError."""
     lookup = TxLookup.objects.select_related("topup__network", "topup__address").get(pk=lookup_id)
@@ -130,7 +137,9 @@ def tx_lookup_run(*, lookup_id: int, inspector: TxInspector | None = None) -> Tx
     inspector = inspector or network_inspector(network)
     sighting = _sight(inspector, network, lookup.tx_hash, lookup.topup.address.address)
     with transaction.atomic():
-        _settle(lookup, sighting)
+        lookup = _locked(lookup_id)  # a second delivery of the task waits here, then sees ``found``
+        if lookup.status != L.FOUND:
+            _settle(lookup, sighting)
     return lookup
 
 
@@ -221,8 +230,10 @@ def _save(topup: TopUp, tx_hash: str, sighting: Sighting | None) -> TxLookup:
 
     with transaction.atomic():
         lookup, created = TxLookup.objects.get_or_create(topup=topup, tx_hash=tx_hash)
-        lookup = TxLookup.objects.select_for_update().select_related("topup__network").get(pk=lookup.pk)
+        lookup = _locked(lookup.pk)
         TxLookup.objects.filter(pk=lookup.pk).update(attempts=F("attempts") + 1)
+        if lookup.status == L.FOUND:  # a request for the same hash found it meanwhile
+            return lookup
         # queue the task when nothing is retrying this hash yet, or it just became pending
         unsettled = created or lookup.status == L.NOT_FOUND
         if unsettled if sighting is None else _settle(lookup, sighting):
