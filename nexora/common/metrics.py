@@ -16,6 +16,9 @@ Design:
 * A failing collector does not fail the scrape: its families are left out and
   ``nexora_metrics_collector_up{collector="name"}`` is 0 (1 when it worked), so an alert can
   say which part is blind. The error is logged.
+* Built in: ``nexora_celery_queue_length{queue}`` (messages waiting in each Celery queue: the
+  default one and those named in ``CELERY_TASK_ROUTES``), read from the Redis broker with a
+  one-second timeout; no samples without ``REDIS_URL`` (tasks run in-process then).
 * Access: ``Authorization: Bearer <NEXORA_METRICS_TOKEN>`` (Prometheus' ``authorization``
   scrape option), compared in constant time; or a logged-in staff session (any role) for a look
   from the browser. Anything else is ``401`` (no or a wrong credential) or ``403`` (a logged-in
@@ -70,6 +73,34 @@ class _Registered(Collector):
 
 REGISTRY = CollectorRegistry(auto_describe=False)
 REGISTRY.register(_Registered())
+
+
+# kombu's Redis transport keeps a queue's messages of priority p > 0 under "<queue>\x06\x16<p>".
+_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def celery_queues() -> list[str]:
+    routed = {str(route["queue"]) for route in settings.CELERY_TASK_ROUTES.values() if "queue" in route}
+    return sorted({"celery", *routed})
+
+
+def celery_queue_metrics() -> Iterator[Metric]:
+    help_text = "Messages waiting in a Celery queue."
+    family = GaugeMetricFamily("nexora_celery_queue_length", help_text, labels=["queue"])
+    if settings.REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            for queue in celery_queues():
+                keys = [queue if p == 0 else f"{queue}\x06\x16{p}" for p in _PRIORITY_STEPS]
+                family.add_metric([queue], sum(int(client.llen(key)) for key in keys))
+        finally:
+            client.close()
+    yield family
+
+
+collector_register("celery", celery_queue_metrics)
 
 
 def metrics_render() -> bytes:
