@@ -6,7 +6,7 @@
 * ``payments.topups_expire`` settles top-ups whose quote window has passed (beat, every minute);
 * ``payments.scan_due`` (beat, every few seconds) queues ``payments.scan_network`` for each enabled
   network whose block time has passed since its last scan, except a failing network inside its
-  back-off (``scan_backoff_s``: a throttled provider is not asked again every few seconds);
+  back-off (``scan_is_due``: a throttled provider is not asked again every few seconds);
   ``scan_network`` runs one scanner pass (one per network at a time: the scanner's lock),
   records its health on the cursor (``payments.services.scanhealth``) and retries node faults
   with backoff.
@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
 from django.utils import timezone
 
 from payments.chains.base import ChainError
-from payments.models import Network, ScanCursor, TxLookupStatus
+from payments.models import Network, TxLookupStatus
 from payments.scanner import scan_network_once
 from payments.services.lookups import tx_lookup_run
 from payments.services.networks import network_spec
-from payments.services.scanhealth import scan_backoff_s, scancursor_error_record, scancursor_success_record
+from payments.services.scanhealth import scan_is_due, scancursor_error_record, scancursor_success_record
 from payments.services.topups import topups_expire_due
 
 LOOKUP_RETRIES = 5
@@ -106,17 +105,7 @@ def scan_due() -> list[str]:
     now = timezone.now()
     queued = []
     for network in Network.objects.filter(enabled=True).select_related("cursor"):
-        if _scan_is_due(network, getattr(network, "cursor", None), now):
+        if scan_is_due(network=network, cursor=getattr(network, "cursor", None), now=now):
             scan_network.delay(network.pk)
             queued.append(network.code)
     return queued
-
-
-def _scan_is_due(network: Network, cursor: ScanCursor | None, now: datetime) -> bool:
-    if cursor is None:
-        return True
-    if cursor.last_error_at is not None and cursor.consecutive_errors:
-        backoff = timedelta(seconds=scan_backoff_s(network=network, cursor=cursor))
-        if now - cursor.last_error_at < backoff:
-            return False
-    return cursor.last_scan_at is None or now - cursor.last_scan_at >= timedelta(seconds=network.block_time_s)

@@ -6,14 +6,15 @@ itself stays free of bookkeeping. A pass that ran (not skipped for the lock) set
 with the error's text. A network without a cursor (its very first pass never got the head) has
 nothing to write to: it shows as ``not_started`` and its error is in the worker's log.
 
-``scan_backoff_s`` is the wait the beat task leaves between passes of a failing network (doubling
-from the block time up to ``MAX_BACKOFF_S``), so a node that answers 429 is not asked again every
-few seconds whatever the task's own retry countdown says.
+``scan_is_due`` is the beat task's rule: a network is scanned once its block time has passed since
+its last pass, except while it fails: then ``scan_backoff_s`` after the last failure (doubling from
+the block time up to ``MAX_BACKOFF_S``), so a node that answers 429 is not asked again every few
+seconds whatever the task's own retry countdown says.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import F
 from django.utils import timezone
@@ -45,3 +46,14 @@ def scan_backoff_s(*, network: Network, cursor: ScanCursor) -> float:
     if cursor.consecutive_errors == 0:
         return 0.0
     return float(min(MAX_BACKOFF_S, max(1, network.block_time_s) * 2 ** (cursor.consecutive_errors - 1)))
+
+
+def scan_is_due(*, network: Network, cursor: ScanCursor | None, now: datetime) -> bool:
+    """Whether beat should queue a pass of ``network`` now (see the module docstring)."""
+    if cursor is None:
+        return True
+    failed_at = cursor.last_error_at if cursor.consecutive_errors else None
+    backoff = timedelta(seconds=scan_backoff_s(network=network, cursor=cursor))
+    if failed_at is not None and now - failed_at < backoff:
+        return False
+    return cursor.last_scan_at is None or now - cursor.last_scan_at >= timedelta(seconds=network.block_time_s)
