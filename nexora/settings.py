@@ -129,7 +129,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "topups-expire": {"task": "payments.topups_expire", "schedule": 60.0},
-    "scan-due": {"task": "payments.scan_due", "schedule": 5.0},
+    "scan-due": {"task": "payments.scan_due", "schedule": env.float("NEXORA_SCAN_DUE_S", default=5.0)},
 }
 # Chain work on its own queue: run `celery -A nexora worker -Q celery,chain` (or a worker per queue).
 CELERY_TASK_ROUTES = {"payments.scan_network": {"queue": "chain"}, "payments.tx_lookup": {"queue": "chain"}}
@@ -275,6 +275,15 @@ if NEXORA_TELEGRAM_BOT_TOKEN and not NEXORA_TELEGRAM_WEBHOOK_SECRET:
         "task": "notifications.telegram_poll",
         "schedule": NEXORA_TELEGRAM_POLL_S,
     }
+
+# --- Scanner operations: tx-hash fast path, health thresholds, /metrics ------------------------
+# Per-request timeout of the lookup made while the client waits (each other network too, in parallel).
+NEXORA_TX_LOOKUP_TIMEOUT_S = env.float("NEXORA_TX_LOOKUP_TIMEOUT_S", default=3.0)
+# A network is "lagging" past this many seconds behind real time, "failing" after this many errors in a row.
+NEXORA_SCANNER_ALERT_LAG_S = env.int("NEXORA_SCANNER_ALERT_LAG_S", default=300)
+NEXORA_SCANNER_ALERT_ERRORS = env.int("NEXORA_SCANNER_ALERT_ERRORS", default=3)
+# Bearer token that Prometheus sends to /metrics; empty: only staff sessions may read it.
+NEXORA_METRICS_TOKEN = env.str("NEXORA_METRICS_TOKEN", default="")
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,5 @@
 """Top-level routes: the client area (with the review page), the treasury, the API (v1), its schema and
-docs, and the admin."""
+docs, the admin and /metrics."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -7,6 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from nexora.common import views as common_views
+from nexora.common.metrics import metrics_view
 
 urlpatterns = [
     path("", common_views.home, name="home"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("review/", include("aml.cases.urls")),
     path("treasury/", include("payments.treasury_urls")),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("payments.api.urls")),

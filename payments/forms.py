@@ -50,6 +50,13 @@ ERROR_MESSAGES: dict[str, Promise] = {
     "service_unavailable": _("The service is temporarily unavailable. Please try again in a minute."),
     "invalid_tx_hash": _("This is not a valid transaction hash for this network."),
     "tx_hash_taken": _("This transaction was already credited to another top-up."),
+    "tx_not_found": _(
+        "No transaction with this hash was found on this network. Check the hash, or try again in a minute "
+        "if you have just sent it."
+    ),
+    "not_to_this_address": _("This transaction does not pay this top-up's address on this network."),
+    "failed_transaction": _("This transaction failed on the blockchain and moved no funds."),
+    "wrong_network": _("This transaction was sent on another network than this top-up's."),
 }
 
 
@@ -69,7 +76,18 @@ def error_message(code: str, fallback: str, *, network: Network | None = None) -
             "minimum": network.display(network.min_amount),
             "asset": network.asset,
         }
+    if code == "wrong_network" and network is not None:
+        return gettext(
+            "This transaction pays this address on %(network)s, not on this top-up's network. Payments "
+            "sent on another network are not credited automatically; please contact support."
+        ) % {"network": network.name}
     return str(ERROR_MESSAGES.get(code, fallback))
+
+
+def _named_network(error: dict[str, str]) -> Network | None:
+    """The network a field error names (``wrong_network`` says where the payment went)."""
+    code = error.get("network")
+    return Network.objects.filter(code=code).first() if code else None
 
 
 class ServiceErrorForm(forms.Form):
@@ -84,7 +102,8 @@ class ServiceErrorForm(forms.Form):
         field_errors = {name: errs for name, errs in exc.fields.items() if name in self.fields}
         for name, errors in field_errors.items():
             for error in errors:
-                self.add_error(name, self._message(error["code"], error["message"], network))
+                named = _named_network(error) or network
+                self.add_error(name, self._message(error["code"], error["message"], named))
         if not field_errors:
             self.add_error(self.conflict_field, self._message(exc.code, exc.message, network))
 

@@ -37,6 +37,8 @@ _READ = [
     # the client's notifications and their delivery log ("did my e-mail go out?")
     "notifications.view_notification",
     "notifications.view_notificationdelivery",
+    "payments.view_scancursor",  # the scanner's health (staff API and dashboard)
+    "payments.view_lookaliketransfer",
 ]
 _OFFICER = [*_READ, "accounts.freeze_account", "payments.manage_hold"]
 _LEAD = [*_OFFICER, "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second"]

@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("payments", "0005_operator_alerts"),
+        ("payments", "0006_scanner_health"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

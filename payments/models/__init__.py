@@ -13,6 +13,7 @@ from payments.models.ledger import (
     SystemAccount,
     TransactionKind,
 )
+from payments.models.lookalikes import LookalikeTransfer
 from payments.models.networks import DepositAddress, DerivationCounter, Family, Network
 from payments.models.payouts import (
     DestinationKind,
@@ -52,6 +53,7 @@ __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "LookalikeTransfer",
     "Network",
     "OperatorAlert",
     "PayoutRequest",
