@@ -233,6 +233,13 @@ NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
 # How often (seconds) a process checks for a newer sanctions import or a deny-list change.
 NEXORA_SANCTIONS_RECHECK_SECONDS = env.float("NEXORA_SANCTIONS_RECHECK_SECONDS", default=5.0)
 
+# --- Devnet (the demo) -----------------------------------------------------------------------
+# "Pay from the devnet wallet" on the top-up page of a testnet network, and `manage.py devnet_pay`:
+# anvil's unlocked dev account pays, so the demo can be watched end to end. Never in production.
+NEXORA_DEVNET_WALLET = env.bool("NEXORA_DEVNET_WALLET", default=not PRODUCTION)
+if PRODUCTION and NEXORA_DEVNET_WALLET:
+    raise ImproperlyConfigured("NEXORA_DEVNET_WALLET cannot be on when NEXORA_ENV=production")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
