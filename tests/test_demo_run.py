@@ -180,7 +180,7 @@ def test_the_demo_runs_a_payment_end_to_end_and_ctrl_c_stops_everything(demo, de
     assert (topup["status"], topup["crypto_amount"], topup["required_confirmations"]) == (
         "awaiting_payment",
         "0.01",
-        5,
+        10,
     )
     paid = subprocess.run([sys.executable, "manage.py", "devnet_pay", topup["id"]], cwd=ROOT, env=demo_env,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
