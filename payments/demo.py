@@ -52,7 +52,7 @@ from django.db import connections
 from nexora.accounts.services_demo import DEMO_BILLING_KEY, DEMO_PASSWORD, DemoLogin, demo_setup
 from payments.chains.base import ChainAdapter, ChainError, NetworkSpec
 from payments.chains.registry import adapter_for
-from payments.devnet import Anvil, die_with_parent, free_port, port_in_use
+from payments.devnet import Anvil, die_with_parent, free_port, port_in_use, process_stop
 from payments.models import Network
 from payments.scanner import scan_network_once
 from payments.services.devnet import devnet_entries, devnet_scan_reset
@@ -63,7 +63,6 @@ logger = logging.getLogger(__name__)
 Out = Callable[[str], None]
 DEMO_USDT_SUPPLY = 1_000_000 * 10**6
 SERVER_START_TIMEOUT_S = 60.0
-STOP_GRACE_S = 5.0
 EXPIRE_EVERY_S = 60.0
 
 
@@ -300,7 +299,7 @@ class DemoRunner:
                 self.scanner = None
                 stopped.append("scanner")
             if self.server is not None:
-                _terminate(self.server)
+                process_stop(self.server)
                 self.server = None
                 stopped.append("web server")
             if self.anvil is not None:
@@ -312,14 +311,3 @@ class DemoRunner:
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_GRACE_S)

@@ -162,6 +162,18 @@ def _quantity(value: Any) -> Any:
     return hex(value)
 
 
+def process_stop(process: subprocess.Popen[Any], *, grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after ``grace`` seconds; waits (no zombie)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)
+
+
 @cache
 def load_artifact(name: str) -> Mapping[str, Any]:
     """The compiled artifact ``contracts/artifacts/<name>.json`` (abi, bytecode, ...)."""
@@ -462,14 +474,8 @@ class Anvil(DevnetClient):
 
     def _terminate(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_GRACE_S)
+        if process is not None:
+            process_stop(process)
 
     def stop(self) -> None:
         """Stop anvil (SIGKILL after 5 s), close the clients, delete a temp log. Idempotent."""

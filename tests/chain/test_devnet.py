@@ -11,6 +11,8 @@ payment to it. The token is each chain's first contract, so it lands at the addr
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from io import StringIO
@@ -20,6 +22,7 @@ from django.core.management import CommandError, call_command
 
 from nexora.common.errors import NexoraError
 from payments.chains.registry import adapter_for
+from payments.demo import ScanLoop
 from payments.models import Deposit, Network, ScanCursor, ScannedBlock, TopUp
 from payments.scanner import scan_network_once
 from payments.selectors.ledger import balance_get
@@ -247,3 +250,43 @@ def test_the_reset_refuses_a_real_network(make_network):
     with pytest.raises(NexoraError) as caught:
         devnet_scan_reset(network=network)
     assert caught.value.code == "not_devnet"
+
+
+# --- the demo's scanner loop ---------------------------------------------------------------------
+
+
+def test_the_demo_scanner_pass_reports_each_network_and_survives_a_dead_node(
+    chain, devnet, make_network, make_client
+):
+    dead = f"http://127.0.0.1:{free_port()}"
+    make_network("eth@eth-test-down", chain_id=31337, testnet=True, node_urls=[dead], quote_window_s=1)
+    stale = topup_create(client=make_client(), network_code="eth-test-down", amount="30.00").topup
+    loop = ScanLoop(interval=1, out=lambda line: None)
+    time.sleep(1.1)  # the stale top-up's one-second quote window passes
+    first = loop.scan_pass()
+    assert re.fullmatch(
+        r"eth-devnet #\d+ \+\d+ · eth-test-down unreachable \(.+\) · usdt-devnet #\d+ \+\d+ · "
+        r"1 top-up\(s\) expired",
+        first,
+    ), first
+    assert TopUp.objects.get(pk=stale.pk).status == "expired"
+    topup = topup_create(client=make_client(), network_code="eth-devnet", amount="30.00").topup
+    chain.receipt(topup_devnet_pay(topup=topup).tx_hash)
+    second = loop.scan_pass()
+    assert re.match(r"eth-devnet #\d+ \+1, 1 transfer\(s\) · eth-test-down unreachable", second), second
+    assert loop.passes == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_scanner_thread_logs_every_pass_and_stops_promptly():
+    lines: list[str] = []
+    loop = ScanLoop(interval=0.05, out=lines.append)
+    loop.start()
+    deadline = time.monotonic() + 10
+    while len(lines) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    loop.stop()
+    assert not loop.is_alive() and time.monotonic() - started < 2
+    assert len(lines) >= 3
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d scan: no enabled network", line) for line in lines)
