@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "aml",
     "aml.sanctions",
     "aml.cases",
+    "aml.notifications",
 ]
 
 MIDDLEWARE = [
@@ -95,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "aml.notifications.context_processors.notifications",
             ],
         },
     },
@@ -229,9 +231,50 @@ NEXORA_TOPUP_MAX_AMOUNT = env.str("NEXORA_TOPUP_MAX_AMOUNT", default="10000.00")
 NEXORA_TOPUP_MAX_OPEN = env.int("NEXORA_TOPUP_MAX_OPEN", default=10)
 NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
 
+# --- Refunds to source and the client's review documents (docs/configuration.md) -------------
+# Known exchange hot wallets: a refund to one of them needs an address the client gives and confirms.
+NEXORA_EXCHANGE_ADDRESSES = env.list("NEXORA_EXCHANGE_ADDRESSES", default=[])
+NEXORA_EXCHANGE_ADDRESSES_FILE = env.str("NEXORA_EXCHANGE_ADDRESSES_FILE", default="")
+# A source address that paid this many different clients is treated as shared (an exchange).
+NEXORA_SHARED_SOURCE_CLIENTS = env.int("NEXORA_SHARED_SOURCE_CLIENTS", default=2)
+# A sent payout whose transaction is still not on chain after this long is failed.
+NEXORA_PAYOUT_VERIFY_WINDOW_H = env.int("NEXORA_PAYOUT_VERIFY_WINDOW_H", default=72)
+NEXORA_DOCUMENT_MAX_BYTES = env.int("NEXORA_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+NEXORA_DOCUMENTS_PER_REQUEST = env.int("NEXORA_DOCUMENTS_PER_REQUEST", default=20)
+CELERY_BEAT_SCHEDULE["payouts-verify-due"] = {"task": "payments.payouts_verify_due", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["document-requests-overdue"] = {
+    "task": "cases.document_requests_overdue",
+    "schedule": 3600.0,
+}
+CELERY_TASK_ROUTES["payments.payout_verify"] = {"queue": "chain"}
+
 # --- Sanctions lists (aml.sanctions) ----------------------------------------------------------
 # How often (seconds) a process checks for a newer sanctions import or a deny-list change.
 NEXORA_SANCTIONS_RECHECK_SECONDS = env.float("NEXORA_SANCTIONS_RECHECK_SECONDS", default=5.0)
+
+# --- Notifications (aml.notifications) -------------------------------------------------------------
+# Public address of the client area, for links in e-mail and Telegram messages.
+NEXORA_SITE_URL = env.str("NEXORA_SITE_URL", default="http://127.0.0.1:8000")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+NEXORA_NOTIFY_MAX_ATTEMPTS = env.int("NEXORA_NOTIFY_MAX_ATTEMPTS", default=6)
+# Telegram is off without a token. With NEXORA_TELEGRAM_WEBHOOK_SECRET the webhook receives the
+# bot's updates; without it a beat task polls getUpdates (docs/operations.md, "Telegram bot").
+NEXORA_TELEGRAM_BOT_TOKEN = env.str("NEXORA_TELEGRAM_BOT_TOKEN", default="")
+NEXORA_TELEGRAM_BOT_USERNAME = env.str("NEXORA_TELEGRAM_BOT_USERNAME", default="").lstrip("@")
+NEXORA_TELEGRAM_API_URL = env.str("NEXORA_TELEGRAM_API_URL", default="https://api.telegram.org")
+NEXORA_TELEGRAM_WEBHOOK_SECRET = env.str("NEXORA_TELEGRAM_WEBHOOK_SECRET", default="")
+NEXORA_TELEGRAM_TIMEOUT_S = env.float("NEXORA_TELEGRAM_TIMEOUT_S", default=10.0)
+NEXORA_TELEGRAM_LINK_TTL_S = env.int("NEXORA_TELEGRAM_LINK_TTL_S", default=900)
+NEXORA_TELEGRAM_POLL_S = env.float("NEXORA_TELEGRAM_POLL_S", default=5.0)
+CELERY_BEAT_SCHEDULE["notifications-requeue"] = {
+    "task": "notifications.deliveries_requeue",
+    "schedule": 300.0,
+}
+if NEXORA_TELEGRAM_BOT_TOKEN and not NEXORA_TELEGRAM_WEBHOOK_SECRET:
+    CELERY_BEAT_SCHEDULE["notifications-telegram-poll"] = {
+        "task": "notifications.telegram_poll",
+        "schedule": NEXORA_TELEGRAM_POLL_S,
+    }
 
 # --- Devnet (the demo) -----------------------------------------------------------------------
 # "Pay from the devnet wallet" on the top-up page of a testnet network, and `manage.py devnet_pay`:

@@ -1,5 +1,5 @@
-"""Admin: networks are editable configuration; the ledger, charges, addresses, top-ups and deposits
-are read only (money and statuses move only through services)."""
+"""Admin: networks are editable configuration; the ledger, charges, addresses, top-ups, deposits,
+refunds and refund addresses are read only (money and statuses move only through services)."""
 
 from typing import Any
 
@@ -17,6 +17,8 @@ from payments.models import (
     LedgerEntry,
     LedgerTransaction,
     Network,
+    PayoutRequest,
+    RefundAddress,
     TopUp,
 )
 
@@ -115,3 +117,18 @@ class DepositAdmin(ReadOnlyAdmin):
                     "unapplied_reason", "credited_amount", "late"]  # fmt: skip
     list_filter = ["status", "unapplied_reason", "network"]
     search_fields = ["tx_hash", "sender"]
+
+
+@admin.register(PayoutRequest)
+class PayoutRequestAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "client", "network", "amount", "currency", "units", "destination", "status",
+                    "requested_by", "approved_by", "tx_hash", "created_at"]  # fmt: skip
+    list_filter = ["status", "network"]
+    search_fields = ["public_id", "destination", "tx_hash", "reference"]
+
+
+@admin.register(RefundAddress)
+class RefundAddressAdmin(ReadOnlyAdmin):
+    list_display = ["id", "client", "network", "address", "status", "reference", "created_at"]
+    list_filter = ["status", "network"]
+    search_fields = ["address"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 
 from django import forms
 from django.utils.functional import Promise
@@ -75,6 +76,7 @@ class ServiceErrorForm(forms.Form):
     """A form that shows a ``NexoraError`` raised by the service it feeds."""
 
     conflict_field: str | None = None  # where an error naming no field goes (None: above the form)
+    own_messages: Mapping[str, Promise] = {}  # codes this form words its own way (looked up first)
 
     def service_error_add(self, exc: NexoraError, *, network: Network | None = None) -> None:
         if not hasattr(self, "cleaned_data"):
@@ -82,9 +84,14 @@ class ServiceErrorForm(forms.Form):
         field_errors = {name: errs for name, errs in exc.fields.items() if name in self.fields}
         for name, errors in field_errors.items():
             for error in errors:
-                self.add_error(name, error_message(error["code"], error["message"], network=network))
+                self.add_error(name, self._message(error["code"], error["message"], network))
         if not field_errors:
-            self.add_error(self.conflict_field, error_message(exc.code, exc.message, network=network))
+            self.add_error(self.conflict_field, self._message(exc.code, exc.message, network))
+
+    def _message(self, code: str, fallback: str, network: Network | None) -> str:
+        if code in self.own_messages:
+            return str(self.own_messages[code])
+        return error_message(code, fallback, network=network)
 
 
 class TopUpForm(ServiceErrorForm):
@@ -100,3 +107,16 @@ class TopUpForm(ServiceErrorForm):
 class TxHashForm(ServiceErrorForm):
     tx_hash = forms.CharField(required=False)
     conflict_field = "tx_hash"
+
+
+class PayoutSentForm(ServiceErrorForm):
+    """The treasury's record of a refund's outgoing transaction."""
+
+    tx_hash = forms.CharField(required=False)
+    conflict_field = "tx_hash"
+    own_messages = {
+        "invalid_tx_hash": _("This is not a valid transaction hash for this network."),
+        "tx_hash_taken": _("This transaction is already recorded for another refund."),
+        "invalid_transition": _("This refund is no longer waiting to be sent."),
+        "stale_state": _("This refund changed meanwhile; reload the page."),
+    }

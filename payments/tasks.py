@@ -3,6 +3,9 @@
 * ``payments.tx_lookup`` looks up a pasted transaction hash (retried with backoff while the node
   does not know it yet, and on node errors);
 * ``payments.topups_expire`` settles top-ups whose quote window has passed (beat, every minute);
+* ``payments.payout_verify`` checks a sent refund on chain (queued when the treasury records its
+  hash; node errors retried with backoff), and ``payments.payouts_verify_due`` (beat, every minute)
+  queues it again for every refund still ``sent`` whose network has produced a block since;
 * ``payments.scan_due`` (beat, every few seconds) queues ``payments.scan_network`` for each enabled
   network whose block time has passed since its last scan; ``scan_network`` runs one scanner pass
   (one per network at a time: the scanner's lock), retrying node faults with backoff.
@@ -21,10 +24,12 @@ from celery import shared_task
 from django.utils import timezone
 
 from payments.chains.base import ChainError
-from payments.models import Network, ScanCursor, TxLookupStatus
+from payments.models import Network, PayoutRequest, ScanCursor, TxLookupStatus
 from payments.scanner import scan_network_once
+from payments.selectors.payouts import payouts_in_flight
 from payments.services.lookups import tx_lookup_run
 from payments.services.networks import network_spec
+from payments.services.payouts import payout_verify
 from payments.services.topups import topups_expire_due
 
 LOOKUP_RETRIES = 5
@@ -107,4 +112,43 @@ def scan_due() -> list[str]:
         ):
             scan_network.delay(network.pk)
             queued.append(network.code)
+    return queued
+
+
+def payout_verify_enqueue(payout_id: int) -> None:
+    """Queue a verification after commit; a broker or node that is down must not fail the treasury's
+    request: the beat sweep (``payouts_verify_due``) checks every sent refund again."""
+    try:
+        payout_check.delay(payout_id)
+    except Exception:
+        logger.warning("payout %s could not be verified now; the next sweep will", payout_id)
+
+
+@shared_task(
+    bind=True,
+    name="payments.payout_verify",
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+    acks_late=True,
+)
+def payout_check(self: Any, payout_id: int) -> str:
+    payout = PayoutRequest.objects.select_related("network").get(pk=payout_id)
+    try:
+        payout = payout_verify(payout=payout)
+    except ChainError as exc:
+        raise self.retry(exc=exc, countdown=min(300, 15 * 2**self.request.retries)) from None
+    return str(payout.status)
+
+
+@shared_task(name="payments.payouts_verify_due", soft_time_limit=20, time_limit=30)
+def payouts_verify_due() -> list[int]:
+    """Queue a check of every sent refund not checked within its network's block time."""
+    now = timezone.now()
+    queued = []
+    for payout in payouts_in_flight():
+        last = payout.last_checked_at
+        if last is None or now - last >= timedelta(seconds=payout.network.block_time_s):
+            payout_check.delay(payout.pk)
+            queued.append(payout.pk)
     return queued

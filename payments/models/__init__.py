@@ -14,6 +14,13 @@ from payments.models.ledger import (
     TransactionKind,
 )
 from payments.models.networks import DepositAddress, DerivationCounter, Family, Network
+from payments.models.payouts import (
+    DestinationKind,
+    PayoutRequest,
+    PayoutStatus,
+    RefundAddress,
+    RefundAddressStatus,
+)
 from payments.models.scanner import KEEP_BLOCKS, ScanCursor, ScannedBlock
 from payments.models.topups import (
     Deposit,
@@ -38,6 +45,7 @@ __all__ = [
     "DepositAddress",
     "DepositStatus",
     "DerivationCounter",
+    "DestinationKind",
     "Family",
     "Hold",
     "HoldStatus",
@@ -46,6 +54,10 @@ __all__ = [
     "LedgerTransaction",
     "Network",
     "OperatorAlert",
+    "PayoutRequest",
+    "PayoutStatus",
+    "RefundAddress",
+    "RefundAddressStatus",
     "ReviewFlag",
     "ScanCursor",
     "ScannedBlock",
