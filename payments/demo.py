@@ -22,11 +22,11 @@ What :class:`DemoRunner` starts, in this order, and why that order:
    ``scan_interval`` seconds (one brief line per pass) and expires due top-ups every minute: the
    work Celery beat and a worker do in production, in-process because the demo has no broker.
 
-Stopping (Ctrl-C, SIGTERM, or any part dying): the scanner first (it finishes its pass, so no
-transaction is cut), then the web server, then anvil, each with SIGTERM and SIGKILL after a grace
-period. The children run in their own process groups, so a terminal's Ctrl-C reaches only the
-runner, which then stops them in that order; on Linux they also die with the runner if it is
-killed outright (``payments.devnet.die_with_parent``). Nothing is left running.
+Stopping (Ctrl-C, SIGTERM, SIGHUP when the terminal closes, or any part dying): the scanner first
+(it finishes its pass, so no transaction is cut), then the web server, then anvil, each with
+SIGTERM and SIGKILL after a grace period. The children run in their own process groups, so a
+terminal's Ctrl-C reaches only the runner, which then stops them in that order; on Linux they also
+die with the runner if it is killed outright (``payments.devnet.die_with_parent``). Nothing is left running.
 """
 
 from __future__ import annotations
@@ -157,9 +157,10 @@ class DemoRunner:
         self.scanner: ScanLoop | None = None
 
     def run(self) -> None:
-        """Start, serve until Ctrl-C or SIGTERM (or a part dies: DemoError), stop."""
+        """Start, serve until Ctrl-C, SIGTERM or SIGHUP (or a part dies: DemoError), stop."""
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
+        stops = (signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, _interrupt) for sig in stops} if main else {}
         try:
             self.start()
             self.serve()
@@ -167,8 +168,8 @@ class DemoRunner:
             self.out("Interrupted: stopping the scanner, the web server and anvil ...")
         finally:
             self.stop()
-            if main:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     # -- start ---------------------------------------------------------------------------------
 
