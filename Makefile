@@ -23,10 +23,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# The demo: migrate, anvil + test USDT, demo users, scanner and web server; Ctrl-C stops it all.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo_setup
-	$(PY) manage.py runserver 127.0.0.1:$${PORT:-8000}
+	$(PY) manage.py demo_run --port $${PORT:-8000} --anvil-port $${ANVIL_PORT:-8545}
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -285,6 +285,13 @@ NEXORA_SCANNER_ALERT_ERRORS = env.int("NEXORA_SCANNER_ALERT_ERRORS", default=3)
 # Bearer token that Prometheus sends to /metrics; empty: only staff sessions may read it.
 NEXORA_METRICS_TOKEN = env.str("NEXORA_METRICS_TOKEN", default="")
 
+# --- Devnet (the demo) -----------------------------------------------------------------------
+# "Pay from the devnet wallet" on the top-up page of a testnet network, and `manage.py devnet_pay`:
+# anvil's unlocked dev account pays, so the demo can be watched end to end. Never in production.
+NEXORA_DEVNET_WALLET = env.bool("NEXORA_DEVNET_WALLET", default=not PRODUCTION)
+if PRODUCTION and NEXORA_DEVNET_WALLET:
+    raise ImproperlyConfigured("NEXORA_DEVNET_WALLET cannot be on when NEXORA_ENV=production")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,14 +2,15 @@
 networks (``config/networks.devnet.yaml``: the local anvil chain, with a public test key).
 
 Idempotent (safe to run at every start) and refused in production. The demo passwords and the
-billing key are fixed and printed, because the point of the demo is to be tried by hand.
+billing key are fixed and printed, because the point of the demo is to be tried by hand. The demo
+runner (``payments.demo``) passes the node it started and the token it deployed, so the networks
+point at them (``payments.services.devnet.devnet_networks_load``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -46,20 +47,8 @@ def _staff_ensure(username: str, role: str) -> None:
     user.groups.set([Group.objects.get(name=role)])
 
 
-DEVNET_CONFIG = Path(settings.BASE_DIR) / "config" / "networks.devnet.yaml"
-
-
-def _devnet_networks_load() -> None:
-    import yaml
-
-    from payments.services.networks import networks_load
-
-    entries = yaml.safe_load(DEVNET_CONFIG.read_text(encoding="utf-8"))["networks"]
-    networks_load(entries=entries)
-
-
 @transaction.atomic
-def demo_setup() -> list[DemoLogin]:
+def demo_setup(*, node_url: str | None = None, token_contract: str | None = None) -> list[DemoLogin]:
     if settings.PRODUCTION:
         raise PermissionDenied("Demo data is never created in production.", code="demo_refused")
     from payments.services.ledger import ledger_credit
@@ -81,5 +70,7 @@ def demo_setup() -> list[DemoLogin]:
         name="demo-billing",
         defaults={"prefix": DEMO_BILLING_KEY[:12], "key_hash": api_key_hash(DEMO_BILLING_KEY)},
     )
-    _devnet_networks_load()
+    from payments.services.devnet import devnet_networks_load
+
+    devnet_networks_load(node_url=node_url, token_contract=token_contract)
     return [DemoLogin("client", "client"), *(DemoLogin(u, r) for u, r in DEMO_STAFF)]
