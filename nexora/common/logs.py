@@ -47,7 +47,10 @@ def request_id_accept(candidate: str | None) -> str:
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
+        # Django logs a 4xx/5xx response after the middleware chain has returned (the context
+        # variable is reset by then), with the request attached: its id is on the request.
+        attached = getattr(getattr(record, "request", None), "request_id", None)
+        record.request_id = attached or request_id.get()
         return True
 
 
