@@ -281,13 +281,23 @@ CELERY_BEAT_SCHEDULE["privacy-retention-purge"] = {  # daily, at a quiet hour (U
     "schedule": crontab(hour=env.int("NEXORA_RETENTION_HOUR", default=3), minute=30),
 }
 
+# Chain work on one "chain" queue (default), or on "chain.evm" / "chain.tron" / "chain.bitcoin"
+# (per_family): see nexora/common/queues.py and docs/operations.md, "Several machines".
+NEXORA_CHAIN_QUEUES = env.str("NEXORA_CHAIN_QUEUES", default="shared")
+if NEXORA_CHAIN_QUEUES not in {"shared", "per_family"}:
+    raise ImproperlyConfigured("NEXORA_CHAIN_QUEUES must be shared or per_family")
+if NEXORA_CHAIN_QUEUES == "per_family":
+    CELERY_TASK_ROUTES = ["nexora.common.queues.chain_queue_per_family"]  # type: ignore[assignment]
+
 # Readiness probe (/readyz): node timeout and the largest scanner lag (blocks x block time, and
 # time since the last scan) before the process reports itself not ready.
 NEXORA_READYZ_NODE_TIMEOUT_S = env.float("NEXORA_READYZ_NODE_TIMEOUT_S", default=2.0)
 NEXORA_READYZ_MAX_LAG_S = env.int("NEXORA_READYZ_MAX_LAG_S", default=600)
 
 # Logs: JSON lines with the request id (production and test), or plain text for a developer.
-LOG_FORMAT = env.str("LOG_FORMAT", default="text" if NEXORA_ENV == "dev" else "json")
+LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("text" if NEXORA_ENV == "dev" else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
