@@ -13,6 +13,10 @@ staff user; a client who turned it on). Pages redirect to the setup page (no dev
 verification page, with ``next``; ``/api/`` answers ``403 otp_required``. Token-authenticated API
 calls never pass through here with a user (DRF authenticates them later), so ``HasStaffPermission``
 applies the same rule to the staff API.
+
+Both return at once for a request without a session cookie (API clients with tokens or keys, the
+billing system): without the cookie there is no logged-in user to check, and the lazy user object
+is not even built.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from nexora.accounts.security import SecurityKind, security_event_log
 SESSION_STARTED, SESSION_SEEN = "nexora_staff_started", "nexora_staff_seen"
 TOUCH_EVERY_S = 60
 Handler = Callable[[HttpRequest], HttpResponse]
+
+
+def _has_session(request: HttpRequest) -> bool:
+    return settings.SESSION_COOKIE_NAME in request.COOKIES
 
 
 def _error(code: str, message: str, status: int) -> JsonResponse:
@@ -78,6 +86,8 @@ class StaffSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _has_session(request):
+            return self.get_response(request)
         user = request.user
         if user.is_authenticated and user.is_staff and staff_session_expired(request):
             security_event_log(user=user, kind=SecurityKind.SESSION_EXPIRED, request=request)
@@ -107,6 +117,8 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _has_session(request):
+            return self.get_response(request)
         user = request.user
         if user.is_authenticated and not user_is_verified(user) and not _exempt(request.path):
             step = otp_needed(user)
