@@ -25,6 +25,7 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,7 +55,7 @@ def recreate_database() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def seed_events(clients: list) -> None:
+def seed_events(clients: list[Any]) -> None:
     from django.utils import timezone
 
     from nexora.accounts.models import SecurityEvent
@@ -71,7 +72,7 @@ def seed_events(clients: list) -> None:
     SecurityEvent.objects.bulk_create(batch)
 
 
-def timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     started = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - started
@@ -90,7 +91,7 @@ def purge_timings() -> dict:
     }
 
 
-def export_timings(client) -> dict:  # type: ignore[no-untyped-def]
+def export_timings(client: Any) -> dict:
     from payments.services.charges import charge_create
 
     for i in range(CHARGES):
