@@ -8,6 +8,7 @@ errors carry English API messages; the pages show the translated text for the er
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -96,6 +97,23 @@ class NexoraPasswordChangeView(PasswordChangeView):
         return super().form_valid(form)
 
 
+def _code_submitted(request: HttpRequest, action: Callable[[str], object]) -> tuple[OtpTokenForm, bool]:
+    """The code form of a two-factor page; on a valid POST, ``action(code)``. (form, succeeded)"""
+    form = OtpTokenForm(request.POST or None)
+    if request.method != "POST" or not form.is_valid():
+        return form, False
+    try:
+        action(form.cleaned_data["token"])
+    except NexoraError as exc:
+        form.add_error("token", error_text(exc))
+        return form, False
+    return form, True
+
+
+def _status(request: HttpRequest) -> int:
+    return 400 if request.method == "POST" else 200  # a POST that rendered the page again failed
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def otp_setup(request: HttpRequest) -> HttpResponse:
@@ -103,20 +121,14 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     if otp_enabled(request.user):
         return redirect(target)
     device = otp_setup_start(user=request.user)
-    form = OtpTokenForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                otp_setup_confirm(user=request.user, token=form.cleaned_data["token"], request=request)
-            except NexoraError as exc:
-                form.add_error("token", error_text(exc))
-            else:
-                messages.success(request, _("Two-factor authentication is on."))
-                return redirect(target)
-        status = 400
+    form, done = _code_submitted(
+        request, lambda code: otp_setup_confirm(user=request.user, token=code, request=request)
+    )
+    if done:
+        messages.success(request, _("Two-factor authentication is on."))
+        return redirect(target)
     context = {"form": form, "qr": otp_qr_svg(device), "secret": otp_secret_text(device), "next": target}
-    return render(request, "account/otp_setup.html", context, status=status)
+    return render(request, "account/otp_setup.html", context, status=_status(request))
 
 
 @login_required
@@ -125,38 +137,24 @@ def otp_verify_view(request: HttpRequest) -> HttpResponse:
     target = next_url(request)
     if user_is_verified(request.user) or not otp_enabled(request.user):
         return redirect(target)
-    form = OtpTokenForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                otp_verify(request=request, token=form.cleaned_data["token"])
-            except NexoraError as exc:
-                form.add_error("token", error_text(exc))
-            else:
-                return redirect(target)
-        status = 400
-    return render(request, "account/otp_verify.html", {"form": form, "next": target}, status=status)
+    form, done = _code_submitted(request, lambda code: otp_verify(request=request, token=code))
+    if done:
+        return redirect(target)
+    return render(request, "account/otp_verify.html", {"form": form, "next": target}, status=_status(request))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def otp_manage(request: HttpRequest) -> HttpResponse:
     """Status of the second factor; a client can turn it off here with a current code."""
-    form = OtpTokenForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                otp_disable(user=request.user, token=form.cleaned_data["token"], request=request)
-            except NexoraError as exc:
-                form.add_error("token", error_text(exc))
-            else:
-                messages.success(request, _("Two-factor authentication is off."))
-                return redirect("account:otp")
-        status = 400
+    form, done = _code_submitted(
+        request, lambda code: otp_disable(user=request.user, token=code, request=request)
+    )
+    if done:
+        messages.success(request, _("Two-factor authentication is off."))
+        return redirect("account:otp")
     context = {"enabled": otp_enabled(request.user), "form": form}
-    return render(request, "account/otp_manage.html", context, status=status)
+    return render(request, "account/otp_manage.html", context, status=_status(request))
 
 
 @login_required

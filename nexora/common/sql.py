@@ -39,24 +39,23 @@ END $$;
 """
 
 
-def append_only_expirable_sql(table: str) -> tuple[str, str]:
-    """(forward, reverse) SQL: append-only, but rows past the declared purge cut-off may be deleted."""
+def _trigger_sql(table: str, function: str) -> tuple[str, str]:
     name = f"{table}_append_only"
     forward = (
         f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION nexora_refuse_change_unless_expired();"
+        f"FOR EACH ROW EXECUTE FUNCTION {function}();"
     )
     return forward, f"DROP TRIGGER IF EXISTS {name} ON {table};"
+
+
+def append_only_expirable_sql(table: str) -> tuple[str, str]:
+    """(forward, reverse) SQL: append-only, but rows past the declared purge cut-off may be deleted."""
+    return _trigger_sql(table, "nexora_refuse_change_unless_expired")
 
 
 def append_only_sql(table: str) -> tuple[str, str]:
     """(forward, reverse) SQL attaching the append-only trigger to ``table``."""
-    name = f"{table}_append_only"
-    forward = (
-        f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION nexora_refuse_change();"
-    )
-    return forward, f"DROP TRIGGER IF EXISTS {name} ON {table};"
+    return _trigger_sql(table, "nexora_refuse_change")
 
 
 def run_on_postgres(*statements: str) -> Any:

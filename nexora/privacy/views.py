@@ -7,20 +7,15 @@ Thin views: parse, call one service, render. Service errors are shown translated
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from nexora.accounts.decorators import client_required
 from nexora.accounts.models import ClientProfile
 from nexora.accounts.security import SecurityKind, security_event_log
 from nexora.common.errors import NexoraError
@@ -36,7 +31,6 @@ from nexora.privacy.services.erasure import (
 )
 from nexora.privacy.services.profile import client_profile_update
 
-View = Callable[..., HttpResponse]
 ERROR_TEXTS = {
     "invalid_email": _("Enter a valid e-mail address."),
     "too_long": _("This is too long."),
@@ -48,22 +42,11 @@ ERROR_TEXTS = {
 }
 
 
-def client_only(view: View) -> View:
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        profile = getattr(request.user, "client_profile", None)
-        if not isinstance(profile, ClientProfile):
-            raise PermissionDenied
-        return view(request, profile, *args, **kwargs)
-
-    return login_required(wrapped)
-
-
 def _error_status(exc: NexoraError) -> int:
     return 400 if exc.status < 403 else exc.status
 
 
-@client_only
+@client_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest, client: ClientProfile) -> HttpResponse:
     user = client.user
@@ -98,7 +81,7 @@ def profile(request: HttpRequest, client: ClientProfile) -> HttpResponse:
     return render(request, "privacy/profile.html", {"form": form, "client": client}, status=status)
 
 
-@client_only
+@client_required
 @require_GET
 def privacy_page(request: HttpRequest, client: ClientProfile) -> HttpResponse:
     context = {
@@ -109,7 +92,7 @@ def privacy_page(request: HttpRequest, client: ClientProfile) -> HttpResponse:
     return render(request, "privacy/privacy.html", context)
 
 
-@client_only
+@client_required
 @require_GET
 def export_download(request: HttpRequest, client: ClientProfile, fmt: str) -> HttpResponse:
     document = export_build(client=client)
@@ -123,7 +106,7 @@ def export_download(request: HttpRequest, client: ClientProfile, fmt: str) -> Ht
     return response
 
 
-@client_only
+@client_required
 @require_POST
 def erasure_create(request: HttpRequest, client: ClientProfile) -> HttpResponse:
     try:
@@ -136,7 +119,7 @@ def erasure_create(request: HttpRequest, client: ClientProfile) -> HttpResponse:
     return redirect("privacy:privacy")
 
 
-@client_only
+@client_required
 @require_POST
 def erasure_withdraw_view(request: HttpRequest, client: ClientProfile) -> HttpResponse:
     pending = erasure_pending_for(client=client)

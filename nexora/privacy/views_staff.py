@@ -8,18 +8,13 @@ is enforced for every staff page by ``TwoFactorMiddleware``. Clients get 403.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
 from django.views.decorators.http import require_GET, require_POST
 
+from nexora.accounts.decorators import staff_permission_required
 from nexora.common.errors import NexoraError
 from nexora.privacy.forms import ErasureAnswerForm
 from nexora.privacy.models import ErasureRequest, ErasureStatus
@@ -32,24 +27,10 @@ from nexora.privacy.services.erasure import (
     kept_display,
 )
 
-View = Callable[..., HttpResponse]
 VIEW_PERM, EXECUTE_PERM = "privacy.view_erasurerequest", "privacy.execute_erasure"
 
 
-def staff_permission(perm: str) -> Callable[[View], View]:
-    def decorator(view: View) -> View:
-        @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not (request.user.is_staff and request.user.has_perm(perm)):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)
-
-    return decorator
-
-
-@staff_permission(VIEW_PERM)
+@staff_permission_required(VIEW_PERM)
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -60,7 +41,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     return render(request, "privacy/staff_queue.html", {"pending": pending, "decided": erasures_decided()})
 
 
-@staff_permission(VIEW_PERM)
+@staff_permission_required(VIEW_PERM)
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     erasure = get_object_or_404(ErasureRequest.objects.select_related("client__user", "decided_by"), pk=pk)
@@ -76,7 +57,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "privacy/staff_detail.html", context)
 
 
-@staff_permission(EXECUTE_PERM)
+@staff_permission_required(EXECUTE_PERM)
 @require_POST
 def answer(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     erasure = get_object_or_404(ErasureRequest, pk=pk)
