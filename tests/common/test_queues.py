@@ -34,7 +34,7 @@ def test_scans_and_lookups_go_to_their_familys_queue(make_network, client_profil
 
 def test_celery_uses_the_router_when_configured(make_network):
     eth = make_network("eth")
-    app = Celery("routing-test")
+    app = Celery("routing-test", set_as_current=False)  # must not replace the project app for later tests
     app.conf.task_routes = ["nexora.common.queues.chain_queue_per_family"]
     route = app.amqp.router.route({}, "payments.scan_network", args=(eth.pk,), kwargs={})
     assert route["queue"].name == "chain.evm"
