@@ -295,6 +295,8 @@ NEXORA_READYZ_NODE_TIMEOUT_S = env.float("NEXORA_READYZ_NODE_TIMEOUT_S", default
 NEXORA_READYZ_MAX_LAG_S = env.int("NEXORA_READYZ_MAX_LAG_S", default=600)
 
 # Logs: JSON lines with the request id (production and test), or plain text for a developer.
+# Celery workers keep this configuration instead of installing their own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("text" if NEXORA_ENV == "dev" else "json")
 if LOG_FORMAT not in {"json", "text"}:
     raise ImproperlyConfigured("LOG_FORMAT must be json or text")
