@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install run test lint format bench-ledger bench-topups bench-scanner clean
+.PHONY: install run test lint format bench-ledger bench-topups bench-scanner bench-privacy clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -48,6 +48,9 @@ bench-topups: install
 
 bench-scanner: install
 	$(PY) bench/scanner.py
+
+bench-privacy: install
+	$(PY) bench/privacy.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

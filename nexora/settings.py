@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -292,9 +293,88 @@ NEXORA_DEVNET_WALLET = env.bool("NEXORA_DEVNET_WALLET", default=not PRODUCTION)
 if PRODUCTION and NEXORA_DEVNET_WALLET:
     raise ImproperlyConfigured("NEXORA_DEVNET_WALLET cannot be on when NEXORA_ENV=production")
 
+# --- Security, privacy and operations (issue 7) ------------------------------------------------
+# Two-factor authentication (django-otp, TOTP), the security log, retention and the client's data
+# rights (nexora.privacy), health probes and structured logs. See docs/operations.md, "Security".
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "nexora.privacy"]
+# Request id first (every log line of the request carries it), then the health probes (answered
+# before host checks, HTTPS redirects and sessions: see nexora/common/health.py).
+MIDDLEWARE = [
+    "nexora.common.middleware.RequestIdMiddleware",
+    "nexora.common.health.HealthMiddleware",
+    *MIDDLEWARE,
+]
+# After authentication and messages (the guards redirect with a message).
+_after_auth = MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1
+MIDDLEWARE[_after_auth:_after_auth] = [
+    "django_otp.middleware.OTPMiddleware",
+    "nexora.accounts.middleware.StaffSessionMiddleware",
+    "nexora.accounts.middleware.TwoFactorMiddleware",
+]
+AUTHENTICATION_BACKENDS = ["nexora.accounts.backends.LockoutModelBackend"]
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Nexora")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's secret
+NEXORA_LOCKOUT_FAILURES = env.int("NEXORA_LOCKOUT_FAILURES", default=5)
+NEXORA_LOCKOUT_WINDOW_S = env.int("NEXORA_LOCKOUT_WINDOW_S", default=900)
+NEXORA_STAFF_SESSION_IDLE_S = env.int("NEXORA_STAFF_SESSION_IDLE_S", default=1800)
+NEXORA_STAFF_SESSION_MAX_S = env.int("NEXORA_STAFF_SESSION_MAX_S", default=12 * 3600)
+# Reverse proxies in front of Nexora that append to X-Forwarded-For (0: use REMOTE_ADDR).
+NEXORA_TRUSTED_PROXY_COUNT = env.int("NEXORA_TRUSTED_PROXY_COUNT", default=0)
+
+# Retention periods in months (operator's policy, section 8), per jurisdiction. The deployment's
+# jurisdiction picks a row of overrides; NEXORA_RETENTION_MONTHS (e.g. "financial=84") overrides last.
+NEXORA_RETENTION_DEFAULT_MONTHS = {
+    "security_log": 12,  # security logs (logins, IPs): 12 months
+    "technical_log": 12,  # other technical records (pasted transaction hashes): 12 months
+    "account": 36,  # account data: the life of the account and 3 years after closure
+    "financial": 60,  # top-ups, deposits, ledger, charges: 5 years
+    "aml": 60,  # AML records and the documents uploaded for a review: 5 years
+}
+NEXORA_RETENTION_JURISDICTIONS: dict[str, dict[str, int]] = {"default": {}}
+NEXORA_JURISDICTION = env.str("NEXORA_JURISDICTION", default="default")
+if NEXORA_JURISDICTION not in NEXORA_RETENTION_JURISDICTIONS:
+    raise ImproperlyConfigured(f"NEXORA_JURISDICTION {NEXORA_JURISDICTION!r} has no retention row")
+NEXORA_RETENTION_MONTHS = {
+    **NEXORA_RETENTION_DEFAULT_MONTHS,
+    **NEXORA_RETENTION_JURISDICTIONS[NEXORA_JURISDICTION],
+    **{k: int(v) for k, v in env.dict("NEXORA_RETENTION_MONTHS", default={}).items()},
+}
+NEXORA_ERASURE_DUE_DAYS = env.int("NEXORA_ERASURE_DUE_DAYS", default=30)
+NEXORA_PRIVACY_CONTACT = env.str("NEXORA_PRIVACY_CONTACT", default="")
+CELERY_BEAT_SCHEDULE["privacy-retention-purge"] = {  # daily, at a quiet hour (UTC)
+    "task": "privacy.retention_purge",
+    "schedule": crontab(hour=env.int("NEXORA_RETENTION_HOUR", default=3), minute=30),
+}
+
+# Chain work on one "chain" queue (default), or on "chain.evm" / "chain.tron" / "chain.bitcoin"
+# (per_family): see nexora/common/queues.py and docs/operations.md, "Several machines".
+NEXORA_CHAIN_QUEUES = env.str("NEXORA_CHAIN_QUEUES", default="shared")
+if NEXORA_CHAIN_QUEUES not in {"shared", "per_family"}:
+    raise ImproperlyConfigured("NEXORA_CHAIN_QUEUES must be shared or per_family")
+if NEXORA_CHAIN_QUEUES == "per_family":
+    CELERY_TASK_ROUTES = ["nexora.common.queues.chain_queue_per_family"]  # type: ignore[assignment]
+
+# Readiness probe (/readyz): node timeout and the largest scanner lag (blocks x block time, and
+# time since the last scan) before the process reports itself not ready.
+NEXORA_READYZ_NODE_TIMEOUT_S = env.float("NEXORA_READYZ_NODE_TIMEOUT_S", default=2.0)
+NEXORA_READYZ_MAX_LAG_S = env.int("NEXORA_READYZ_MAX_LAG_S", default=600)
+
+# Logs: JSON lines with the request id (production and test), or plain text for a developer.
+# Celery workers keep this configuration instead of installing their own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("text" if NEXORA_ENV == "dev" else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "nexora.common.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "nexora.common.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -42,12 +42,25 @@ _READ = [
 ]
 _OFFICER = [*_READ, "accounts.freeze_account", "payments.manage_hold"]
 _LEAD = [*_OFFICER, "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second"]
+# Privacy (issue 7): support and officers see the erasure queue; leads answer it and read the
+# security log (it holds IPs: need to know); admins also manage two-factor devices.
+_PRIVACY_READ = ["privacy.view_erasurerequest"]
+_PRIVACY_LEAD = [*_PRIVACY_READ, "privacy.execute_erasure", "accounts.view_securityevent"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: _READ,
-    COMPLIANCE_OFFICER: _OFFICER,
-    COMPLIANCE_LEAD: _LEAD,
-    ADMIN: ["accounts.*", "payments.*", "aml.*", "common.*", "authtoken.*", "notifications.*"],
+    SUPPORT: [*_READ, *_PRIVACY_READ],
+    COMPLIANCE_OFFICER: [*_OFFICER, *_PRIVACY_READ],
+    COMPLIANCE_LEAD: [*_LEAD, *_PRIVACY_LEAD],
+    ADMIN: [
+        "accounts.*",
+        "payments.*",
+        "aml.*",
+        "common.*",
+        "authtoken.*",
+        "notifications.*",
+        "privacy.*",
+        "otp_totp.*",
+    ],
 }
 
 # Refunds to source and the client's review documents. ``treasury`` exports approved refunds and

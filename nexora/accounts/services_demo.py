@@ -5,6 +5,10 @@ Idempotent (safe to run at every start) and refused in production. The demo pass
 billing key are fixed and printed, because the point of the demo is to be tried by hand. The demo
 runner (``payments.demo``) passes the node it started and the token it deployed, so the networks
 point at them (``payments.services.devnet.devnet_networks_load``).
+
+Staff must pass two-factor authentication, so every demo staff user gets a confirmed TOTP device
+with one fixed, printed secret (``DEMO_TOTP_KEY``): add it to any authenticator app, or read the
+current code with ``python manage.py demo_otp_code``. Dev only, like everything here.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from nexora.common.errors import PermissionDenied
 
 DEMO_BILLING_KEY = "nxk_demo_billing_key_do_not_use_in_production"
 DEMO_PASSWORD = "nexora-demo-1"  # noqa: S105 - demo only
+DEMO_TOTP_KEY = "4e65786f72612064656d6f20746f7470206b6579"  # hex of "Nexora demo totp key": demo only
 DEMO_STAFF = [
     ("officer", COMPLIANCE_OFFICER),
     ("lead", COMPLIANCE_LEAD),
@@ -39,12 +44,37 @@ class DemoLogin:
 
 
 def _staff_ensure(username: str, role: str) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
     if created:
         user.set_password(DEMO_PASSWORD)
         user.is_superuser = role == ADMIN
         user.save()
     user.groups.set([Group.objects.get(name=role)])
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        TOTPDevice.objects.create(user=user, name="demo", key=DEMO_TOTP_KEY, confirmed=True)
+
+
+def demo_totp_secret() -> str:
+    """The demo key in the base32 form authenticator apps expect."""
+    import base64
+
+    return base64.b32encode(bytes.fromhex(DEMO_TOTP_KEY)).decode().rstrip("=")
+
+
+def demo_otp_code(*, username: str) -> str:
+    """The current code of a demo staff user's device (dev only; see ``demo_otp_code`` command)."""
+    if settings.PRODUCTION:
+        raise PermissionDenied("Demo codes are never shown in production.", code="demo_refused")
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user__username=username, confirmed=True, key=DEMO_TOTP_KEY).first()
+    if device is None:
+        raise PermissionDenied(f"{username!r} has no demo device.", code="demo_refused")
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
 
 
 @transaction.atomic
