@@ -5,29 +5,50 @@
 * ``payments.topups_expire`` settles top-ups whose quote window has passed (beat, every minute);
 * ``payments.scan_due`` (beat, every few seconds) queues ``payments.scan_network`` for each enabled
   network whose block time has passed since its last scan; ``scan_network`` runs one scanner pass
-  (one per network at a time: the scanner's lock), retrying node faults with backoff.
+  (one per network at a time: the scanner's lock), retrying node faults with backoff;
+* ``payments.deposit_credit`` moves one deposit forward (``deposit_credit``: confirm, credit,
+  settle the top-up) in its own short transaction. The scanner queues it after its range
+  transaction committed (``deposits_credit_enqueue``), for every new deposit and every deposit
+  that is due, on every pass until it is credited: a lost message delays a credit by at most one
+  pass after ``CREDIT_REQUEUE_S``, it never loses it. A Redis key per (deposit, block hash) keeps a
+  busy queue from filling with copies while a message waits; duplicates that slip through change
+  nothing (the ledger key and the status compare-and-set make crediting idempotent). With eager
+  tasks (tests, the embedded demo) the credits run in the scanner's process right after the range
+  commits, one transaction each.
 
-Chain work goes to the ``chain`` queue (``CELERY_TASK_ROUTES``), so slow nodes never delay other tasks.
+Chain work, crediting included, goes to the ``chain`` queue (``CELERY_TASK_ROUTES``),
+so slow nodes never delay other tasks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.core.cache import cache
+from django.db import OperationalError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
 from payments.chains.base import ChainError
-from payments.models import Network, ScanCursor, TxLookupStatus
+from payments.models import Deposit, Network, ScanCursor, TxLookupStatus
+from payments.rates import RateUnavailable
 from payments.scanner import scan_network_once
+from payments.services.deposits import deposit_credit as deposit_credit_run
 from payments.services.lookups import tx_lookup_run
 from payments.services.networks import network_spec
 from payments.services.topups import topups_expire_due
 
 LOOKUP_RETRIES = 5
+CREDIT_RETRIES = 8
+CREDIT_REQUEUE_S = 120
+TRANSIENT_CREDIT_ERRORS = (OperationalError, RateUnavailable)  # the database, the rate feed
 logger = logging.getLogger(__name__)
 
 
@@ -108,3 +129,68 @@ def scan_due() -> list[str]:
             scan_network.delay(network.pk)
             queued.append(network.code)
     return queued
+
+
+# -- crediting -------------------------------------------------------------------------------------
+
+
+def _queued_key(deposit_id: int, block_hash: str) -> str:
+    return f"deposit-credit-queued:{deposit_id}:{block_hash}"
+
+
+@shared_task(
+    bind=True,
+    name="payments.deposit_credit",
+    max_retries=CREDIT_RETRIES,
+    soft_time_limit=30,
+    time_limit=45,
+    acks_late=True,
+)
+def deposit_credit(self: Any, deposit_id: int, block_hash: str = "") -> str:
+    try:
+        deposit = deposit_credit_run(deposit_id=deposit_id, block_hash=block_hash)
+    except Deposit.DoesNotExist:
+        return "missing"
+    except TRANSIENT_CREDIT_ERRORS as exc:
+        if self.request.is_eager:  # the scanner's next pass hands it over again
+            raise
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from None
+    finally:
+        if not self.request.is_eager:
+            cache.delete(_queued_key(deposit_id, block_hash))
+    return str(deposit.status)
+
+
+def deposits_credit_enqueue(work: Mapping[int, str]) -> None:
+    """Queue ``payments.deposit_credit`` for each ``{deposit id: verified block hash}``, after commit."""
+    if not work:
+        return
+    if deposit_credit.app.conf.task_always_eager:
+        _credit_now(work)
+    else:
+        items = dict(work)
+        transaction.on_commit(lambda: _publish(items))
+
+
+def _credit_now(work: Mapping[int, str]) -> None:
+    """Eager: credit in this process, one transaction each. A transient failure waits for the next
+    pass; anything else propagates, and the deposits after it wait for the next pass too."""
+    for deposit_id, block_hash in work.items():
+        try:
+            deposit_credit.delay(deposit_id, block_hash)
+        except TRANSIENT_CREDIT_ERRORS as exc:
+            logger.warning("deposit %s not credited yet (%s); the next pass retries", deposit_id, exc)
+
+
+def _publish(work: Mapping[int, str]) -> None:
+    keys = {deposit_id: _queued_key(deposit_id, block_hash) for deposit_id, block_hash in work.items()}
+    try:
+        queued = cache.get_many(list(keys.values()))
+        fresh = {d: h for d, h in work.items() if keys[d] not in queued}
+        cache.set_many({keys[d]: 1 for d in fresh}, timeout=CREDIT_REQUEUE_S)
+        for deposit_id, block_hash in fresh.items():
+            deposit_credit.apply_async((deposit_id, block_hash))
+    except (BrokerError, RedisError) as exc:  # the range is recorded: the next pass hands them over again
+        logger.warning("could not queue %d credit(s) (%s); the next scanner pass retries", len(work), exc)
+        with contextlib.suppress(RedisError):
+            cache.delete_many(list(keys.values()))
