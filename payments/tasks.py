@@ -141,6 +141,7 @@ def _queued_key(deposit_id: int, block_hash: str) -> str:
 @shared_task(
     bind=True,
     name="payments.deposit_credit",
+    ignore_result=True,  # nobody waits for it; a stored result would also cost a subscription per call
     max_retries=CREDIT_RETRIES,
     soft_time_limit=30,
     time_limit=45,
