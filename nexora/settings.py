@@ -131,6 +131,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TASK_ROUTES = {"payments.scan_network": {"queue": "chain"}, "payments.tx_lookup": {"queue": "chain"}}
 # The scanner's per-deposit credits are chain work too: a worker that scans also credits.
 CELERY_TASK_ROUTES["payments.deposit_credit"] = {"queue": "chain"}
+CELERY_TASK_ROUTES["payments.deposits_credit"] = {"queue": "chain"}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

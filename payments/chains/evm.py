@@ -258,16 +258,13 @@ class EvmAdapter:
         self, kinds: Sequence[bool], log_lists: Sequence[Any], blocks: Sequence[BlockRef], lowered: Set[str]
     ) -> tuple[tuple[Transfer, ...], tuple[Transfer, ...]]:
         hashes = {b.height: b.hash for b in blocks}
-        token = self._token.lower()
         found: dict[bool, list[Transfer]] = {False: [], True: []}
         for foreign, logs in zip(kinds, log_lists, strict=True):
             for log in logs or ():
-                # The official token's logs come from the contract query only (the recipient query
-                # returns them too); anything else from the contract query is not the token's.
-                if (str(log.get("address") or "").lower() == token) == foreign:
-                    continue
                 transfer = _log_transfer(log, lowered)
-                if transfer is None:
+                # The official token's logs count from the contract query only (the recipient query
+                # returns them too); anything else in the contract query's answer is not the token's.
+                if transfer is None or (transfer.contract == self._token) == foreign:
                     continue
                 if hashes.get(transfer.block_height or -1) != transfer.block_hash:
                     raise NextUrl(f"log of {transfer.tx_hash} is from another branch (a reorg under way)")
@@ -332,10 +329,10 @@ class EvmAdapter:
 def _log_transfer(log: Json, lowered: Set[str]) -> Transfer | None:
     """A ``Transfer`` event log to a watched address (``lowered``: see ``_lowered``), else None."""
     topics: list[str] = log.get("topics") or []
-    data: str = log.get("data") or ""
-    if log.get("removed") or len(topics) != 3 or topics[0].lower() != TRANSFER_TOPIC or len(data) != 66:
+    if len(topics) != 3 or topics[2][-40:].lower() not in lowered:  # most logs end here: not ours
         return None
-    if topics[2][-40:].lower() not in lowered:
+    data: str = log.get("data") or ""
+    if log.get("removed") or topics[0].lower() != TRANSFER_TOPIC or len(data) != 66:
         return None
     return Transfer(
         tx_hash=log["transactionHash"].lower(),

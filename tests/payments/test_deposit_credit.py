@@ -8,6 +8,7 @@ number of ``deposit:`` ledger transactions and audit rows.
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Set
@@ -222,32 +223,76 @@ def broker() -> Iterator[redis.Redis]:
         client.close()
 
 
-def queued(client: redis.Redis) -> list[list[Any]]:
-    messages = [orjson.loads(raw) for raw in client.lrange("chain", 0, -1)]
-    assert {m["headers"]["task"] for m in messages} <= {"payments.deposit_credit"}
-    return sorted(m["headers"]["argsrepr"] for m in messages)
+def queued(client: redis.Redis) -> list[tuple[str, Any]]:
+    """(task name, arguments) of every message waiting in the ``chain`` queue, oldest first."""
+    found = []
+    for raw in reversed(client.lrange("chain", 0, -1)):
+        message = orjson.loads(raw)
+        args = orjson.loads(base64.b64decode(message["body"]))[0]
+        found.append((message["headers"]["task"], args))
+    return found
+
+
+def marks_cleared(work: Mapping[int, str]) -> None:
+    cache.delete_many([tasks._queued_key(d, h) for d, h in work.items()])
 
 
 @pytest.mark.redis
-def test_a_waiting_message_is_not_queued_twice_and_an_expired_mark_queues_it_again(
+def test_deposits_go_out_in_batches_after_commit_and_a_waiting_one_is_not_queued_twice(
     broker: redis.Redis, django_capture_on_commit_callbacks: Any
 ) -> None:
-    work = {10**9 + 1: "0x" + "01" * 32, 10**9 + 2: ""}
-    for key in (tasks._queued_key(d, h) for d, h in work.items()):
-        cache.delete(key)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    work = {10**9 + n: ("0x" + f"{n:02x}" * 32 if n % 2 else "") for n in range(45)}
+    marks_cleared(work)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         deposits_credit_enqueue(work)
-    assert len(callbacks) == 1  # published after commit
+    assert (len(callbacks), queued(broker)) == (1, [])  # nothing leaves before the commit
+    callbacks[0]()
     with django_capture_on_commit_callbacks(execute=True):
-        deposits_credit_enqueue(work)  # the next pass, while the messages wait
-    assert queued(broker) == sorted(f"({d}, '{h}')" for d, h in work.items())
+        deposits_credit_enqueue(work)  # the next pass, while the messages wait: nothing new
 
-    cache.delete(tasks._queued_key(10**9 + 1, work[10**9 + 1]))  # the mark expired: the message was lost
+    pairs = [[d, h] for d, h in work.items()]
+    assert queued(broker) == [
+        ("payments.deposits_credit", [pairs[:20]]),
+        ("payments.deposits_credit", [pairs[20:40]]),
+        ("payments.deposits_credit", [pairs[40:]]),
+    ]
+    lost = 10**9 + 3
+    cache.delete(tasks._queued_key(lost, work[lost]))  # its mark expired: the message was lost
     with django_capture_on_commit_callbacks(execute=True):
         deposits_credit_enqueue(work)
-    assert len(queued(broker)) == 3
-    for key in (tasks._queued_key(d, h) for d, h in work.items()):
-        cache.delete(key)
+    assert queued(broker)[3:] == [("payments.deposits_credit", [[[lost, work[lost]]]])]
+    marks_cleared(work)
+
+
+@pytest.mark.redis
+def test_a_batch_credits_each_deposit_alone_and_sends_a_transient_failure_on_by_itself(
+    env: SimpleNamespace,
+    broker: redis.Redis,
+    lost: list[dict[int, str]],
+    make_client: Callable[..., ClientProfile],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    late = topup_create(client=make_client(), network_code="usdt-erc20", amount="50").topup
+    TopUp.objects.filter(pk=late.pk).update(expires_at=timezone.now())  # valued at today's rate
+    env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.pay(late.address.address, 50 * USDT)
+    env.chain.mine(3)
+    scan(env)
+    (handed,) = lost
+    on_time, paid_late = (Deposit.objects.get(topup=t) for t in (env.topup, late))
+
+    def down(**kwargs: Any) -> Any:
+        raise RateUnavailable()
+
+    monkeypatch.setattr("payments.services.deposits.rate_quote", down)
+    items = [[paid_late.pk, handed[paid_late.pk]], [10**9, ""], [on_time.pk, handed[on_time.pk]]]
+
+    assert tasks.deposits_credit(items) == {"retrying": 1, "missing": 1, "credited": 1}
+
+    assert queued(broker) == [("payments.deposit_credit", [paid_late.pk, handed[paid_late.pk]])]
+    statuses = dict(Deposit.objects.values_list("pk", "status"))
+    assert statuses == {on_time.pk: "credited", paid_late.pk: "pending"}
+    assert LedgerTransaction.objects.filter(idempotency_key__startswith="deposit:").count() == 1
 
 
 # -- scanners racing without the lock ---------------------------------------------------------------
