@@ -146,11 +146,13 @@ def _cursor(network: Network, adapter: ChainAdapter, head: int) -> ScanCursor:
         return ScanCursor.objects.create(network=network, height=height, block_hash=ref.hash, head=head)
 
 
-def _cursor_move(cursor: ScanCursor, height: int, block_hash: str) -> None:
-    """Compare-and-set: move the cursor only from where this pass read it."""
+def _cursor_move(cursor: ScanCursor, height: int, block_hash: str, **also: object) -> None:
+    """Compare-and-set: move the cursor only from where this pass read it (``also``: more fields)."""
     where = {"pk": cursor.pk, "height": cursor.height, "block_hash": cursor.block_hash}
     now = timezone.now()
-    moved = ScanCursor.objects.filter(**where).update(height=height, block_hash=block_hash, updated_at=now)
+    moved = ScanCursor.objects.filter(**where).update(
+        height=height, block_hash=block_hash, updated_at=now, **also
+    )
     if moved != 1:
         raise CursorMoved(f"the cursor left #{cursor.height} while this pass scanned")
     cursor.height, cursor.block_hash = height, block_hash
@@ -249,7 +251,8 @@ def _check_linked(cursor: ScanCursor, span: _Range, blocks: Sequence[BlockRef]) 
 def _record(network: Network, cursor: ScanCursor, result: ScanResult, head: int) -> Recorded:
     new_blocks = [b for b in result.blocks if b.height > cursor.height]
     if new_blocks:  # first: a racing scanner waits on this row lock, then finds the cursor moved
-        _cursor_move(cursor, new_blocks[-1].height, new_blocks[-1].hash)
+        last = new_blocks[-1]
+        _cursor_move(cursor, last.height, last.hash, head=head, last_scan_at=timezone.now())
     times = {b.height: utc_from_timestamp(b.timestamp) for b in result.blocks}
     recorded = deposits_record(network=network, transfers=result.transfers, head=head, block_times=times)
     if new_blocks:
@@ -266,6 +269,7 @@ class _Scanned:
     blocks: int = 0
     transfers: int = 0
     recorded: Recorded = field(default_factory=Recorded)
+    hashes: dict[int, str] = field(default_factory=dict)  # every block read, checked: on the chain
 
 
 def _scan_range(
@@ -280,25 +284,30 @@ def _scan_range(
     before = cursor.height
     recorded = _record(network, cursor, result, head)
     new = sum(1 for t in result.transfers if t.block_height is None or t.block_height > before)
-    return _Scanned(blocks=cursor.height - before, transfers=new, recorded=recorded)
+    hashes = {b.height: b.hash for b in result.blocks}
+    return _Scanned(blocks=cursor.height - before, transfers=new, recorded=recorded, hashes=hashes)
 
 
 # -- confirmations and handing over ----------------------------------------------------------------
 
 
-def _verified(network: Network, adapter: ChainAdapter, heights: set[int]) -> dict[int, str]:
-    """The canonical hash at each height: stored blocks are on the chain (linked to a cursor this
-    pass checked), older heights are asked from the node."""
-    known = dict(
-        ScannedBlock.objects.filter(network=network, height__in=heights).values_list("height", "block_hash")
-    )
+def _verified(
+    network: Network, adapter: ChainAdapter, heights: set[int], read: dict[int, str]
+) -> dict[int, str]:
+    """The canonical hash at each height: the blocks this pass read, then the stored ones (on the
+    chain: linked to a cursor this pass checked), then, for older heights, the node's answer."""
+    known = {h: read[h] for h in heights if h in read}
+    missing = heights - set(known)
+    if missing:
+        stored = ScannedBlock.objects.filter(network=network, height__in=missing)
+        known.update(stored.values_list("height", "block_hash"))
     for height in sorted(heights - set(known)):
         known[height] = adapter.block_ref(height).hash
     return known
 
 
 def _confirmations_refresh(
-    network: Network, cursor: ScanCursor, head: int, adapter: ChainAdapter
+    network: Network, cursor: ScanCursor, head: int, adapter: ChainAdapter, read: dict[int, str]
 ) -> dict[int, str]:
     """Recount pending deposits' confirmations (one UPDATE); the due ones: ``{id: verified hash}``
     (an empty hash for a confirmed deposit, which only waits for its credit)."""
@@ -311,7 +320,7 @@ def _confirmations_refresh(
             "pk", "status", "block_height", "block_hash"
         )
     )
-    hashes = _verified(network, adapter, {h for _, s, h, _ in due if s == D.PENDING and h is not None})
+    hashes = _verified(network, adapter, {h for _, s, h, _ in due if s == D.PENDING and h is not None}, read)
     return {
         pk: "" if status == D.CONFIRMED else block_hash
         for pk, status, height, block_hash in due
@@ -337,11 +346,12 @@ def _pass(network: Network, adapter: ChainAdapter, batch: int) -> ScanOutcome:
     cursor = _cursor(network, adapter, head)
     depth = _rewind(network, cursor, adapter, head)
     scanned = _scan_range(network, cursor, adapter, head, batch)
-    due = _confirmations_refresh(network, cursor, head, adapter)
+    due = _confirmations_refresh(network, cursor, head, adapter, scanned.hashes)
     handed = _hand_over(scanned.recorded, due)
     if cursor.height >= head - int(network.options.get("lag", 0)):  # caught up: orphans had their chance
         orphans_settle(network=network, head=head)
-    ScanCursor.objects.filter(pk=cursor.pk).update(head=head, last_scan_at=timezone.now())
+    if not scanned.blocks:  # a range that moved the cursor recorded these with it
+        ScanCursor.objects.filter(pk=cursor.pk).update(head=head, last_scan_at=timezone.now())
     return ScanOutcome(network=network.code, head=head, height=cursor.height, blocks=scanned.blocks,
                        transfers=scanned.transfers, reorg_depth=depth, handed_over=handed)  # fmt: skip
 
