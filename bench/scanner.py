@@ -600,6 +600,7 @@ def _check_deposits(network: Network, paid_heights: Sequence[int], expected: int
 def process_caches_reset() -> None:
     """A fresh database copy reuses the ids: forget every per-process cache of rows and addresses."""
     from payments.chains import evm
+    from payments.scan_ahead import ahead_forget
     from payments.selectors.watched import watched_addresses_forget
     from payments.services.ledger import system_accounts_forget
 
@@ -608,6 +609,7 @@ def process_caches_reset() -> None:
     evm._checksum.cache_clear()
     watched_addresses_forget()
     system_accounts_forget()
+    ahead_forget()
 
 
 def measure_scan(template: str, code: str, chain: Chain) -> ScanRun:

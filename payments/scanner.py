@@ -16,7 +16,9 @@ One pass (``scan_network_once``):
    traced native ones the call starts lower, at the stored blocks that have at most
    ``confirmations`` confirmations: a node may report head H while its log or trace index still
    lacks the newest blocks, so those blocks are read again, in the same request, until they are
-   final (a native network without traces reads whole blocks: nothing can lag).
+   final (a native network without traces reads whole blocks: nothing can lag). While catching
+   up, the next range is fetched in the background as soon as this one arrived
+   (``payments.scan_ahead``); the next pass takes it only for exactly that range and watched set.
 5. Check the blocks: the re-read ones must be the stored ones, the new ones contiguous and
    chained to the cursor. Then, in ONE short transaction: move the cursor (a compare-and-set on
    its height and hash, taken first, so a second scanner that bypassed the lock waits here and
@@ -63,6 +65,7 @@ from payments.models import (
     ScanCursor,
     ScannedBlock,
 )
+from payments.scan_ahead import ahead_start, ahead_take
 from payments.selectors.watched import WatchedAddresses
 from payments.selectors.watched import watched_addresses as family_watched_addresses
 from payments.services.deposits import deposit_reorg, utc_from_timestamp
@@ -199,9 +202,13 @@ class _Range:
     stored: dict[int, str]  # hashes of the re-read heights, as stored
 
 
+def _rereads_tail(network: Network) -> bool:
+    return bool(network.token_contract or network.options.get("trace"))
+
+
 def _tail(network: Network, cursor: ScanCursor, head: int) -> dict[int, str]:
     """Stored blocks with at most ``confirmations`` confirmations, to read again (see step 4)."""
-    if not network.token_contract and not network.options.get("trace"):
+    if not _rereads_tail(network):
         return {}
     low = max(head - network.confirmations + 1, 0)
     if low > cursor.height:
@@ -219,8 +226,12 @@ def _range(network: Network, cursor: ScanCursor, head: int, batch: int) -> _Rang
     return _Range(low=min(stored, default=start), start=start, end=max(end, cursor.height), stored=stored)
 
 
-def _fetch(adapter: ChainAdapter, span: _Range, watched: WatchedAddresses) -> ScanResult:
-    """Scan the range, halving its new part while the provider refuses it as too large."""
+def _fetch(network: Network, adapter: ChainAdapter, span: _Range, watched: WatchedAddresses) -> ScanResult:
+    """Scan the range (or take the previous pass's read-ahead of it), halving its new part while
+    the provider refuses it as too large."""
+    ahead = ahead_take(network.pk, span.low, span.end, watched)
+    if ahead is not None:
+        return ahead
     end = span.end
     while True:
         try:
@@ -245,6 +256,20 @@ def _check_linked(cursor: ScanCursor, span: _Range, blocks: Sequence[BlockRef]) 
         if block.parent_hash != parent:
             raise ChainError(f"block #{block.height} does not follow the previous one (a reorg under way)")
         parent = block.hash
+
+
+def _read_ahead(
+    network: Network, adapter: ChainAdapter, span: _Range, last: int, head: int, batch: int,
+    watched: WatchedAddresses,
+) -> None:  # fmt: skip
+    """After a whole range (the provider did not make it halve), fetch the next one in the
+    background if the next pass will ask for it as such: short of the head, and far enough below
+    it that no tail is re-read with it."""
+    safe = head - int(network.options.get("lag", 0))
+    near_head = _rereads_tail(network) and last >= head - network.confirmations + 1
+    if last != span.start + batch - 1 or last >= safe or near_head:
+        return
+    ahead_start(network.pk, adapter, last + 1, min(last + batch, safe), watched)
 
 
 @transaction.atomic
@@ -279,8 +304,9 @@ def _scan_range(
     if span is None:
         return _Scanned()
     watched = watched_addresses(network)  # after the head was read: see payments.selectors.watched
-    result = _fetch(adapter, span, watched)
+    result = _fetch(network, adapter, span, watched)
     _check_linked(cursor, span, result.blocks)
+    _read_ahead(network, adapter, span, result.blocks[-1].height, head, batch, watched)
     before = cursor.height
     recorded = _record(network, cursor, result, head)
     new = sum(1 for t in result.transfers if t.block_height is None or t.block_height > before)

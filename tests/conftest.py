@@ -126,16 +126,18 @@ def static_rates(settings: Any) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def process_caches_forgotten() -> Iterator[None]:
-    """Per-process caches of database rows (system accounts, watched addresses) start empty in
-    every test: a test database is rolled back or flushed between tests, production rows stay."""
+    """Per-process caches of database rows (system accounts, watched addresses, the scanner's
+    read-ahead) start empty in every test: a test database is rolled back or flushed between
+    tests, production rows stay."""
+    from payments.scan_ahead import ahead_forget
     from payments.selectors.watched import watched_addresses_forget
     from payments.services.ledger import system_accounts_forget
 
-    system_accounts_forget()
-    watched_addresses_forget()
+    for forget in (system_accounts_forget, watched_addresses_forget, ahead_forget):
+        forget()
     yield
-    system_accounts_forget()
-    watched_addresses_forget()
+    for forget in (system_accounts_forget, watched_addresses_forget, ahead_forget):
+        forget()
 
 
 @pytest.fixture
