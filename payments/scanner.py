@@ -7,10 +7,7 @@ One pass (``scan_network_once``):
    connection dies; a cache lock elsewhere). Another worker holding it means this pass is skipped.
 2. Read the head. On the first pass the cursor starts at ``options.start_height`` or at
    ``head - confirmations`` (nothing older can still need confirming).
-3. Check the cursor's block is still on the chain. If not, walk back through the stored hashes to
-   the common ancestor, mark deposits from orphaned blocks ``reorged`` and rewind the cursor; the
-   next range rescans them (a transfer mined again returns to ``pending``).
-4. Read the watched addresses (``payments.selectors.watched``: an in-memory set per family,
+3. Read the watched addresses (``payments.selectors.watched``: an in-memory set per family,
    refreshed incrementally) and scan ``cursor+1 .. min(cursor+batch, head-lag)`` in one adapter
    call (halving the range while the provider refuses it as too large). For token networks and
    traced native ones the call starts lower, at the stored blocks that have at most
@@ -19,18 +16,24 @@ One pass (``scan_network_once``):
    final (a native network without traces reads whole blocks: nothing can lag). While catching
    up, the next range is fetched in the background as soon as this one arrived
    (``payments.scan_ahead``); the next pass takes it only for exactly that range and watched set.
-5. Check the blocks: the re-read ones must be the stored ones, the new ones contiguous and
-   chained to the cursor. Then, in ONE short transaction: move the cursor (a compare-and-set on
-   its height and hash, taken first, so a second scanner that bypassed the lock waits here and
-   then finds the cursor moved and rolls back), record the range's transfers set-based
+4. Check the blocks still continue the cursor's chain: the re-read ones must be the stored ones,
+   the first new one's parent the cursor's block (parent-hash checks detect reorgs, no extra
+   request). If not, or if there was nothing to read, ask the node for the cursor's block; if it
+   left the chain, walk back through the stored hashes to the common ancestor, mark deposits from
+   orphaned blocks ``reorged``, rewind the cursor and read the range again from there (a transfer
+   mined again returns to ``pending``).
+5. Check the new blocks are contiguous and chained to each other. Then, in ONE short
+   transaction: move the cursor (a compare-and-set on its height and hash, taken first, so a
+   second scanner that bypassed the lock waits here and then finds the cursor moved and rolls
+   back), record the range's transfers set-based
    (``payments.services.recording``) and store the blocks. A failure anywhere leaves the cursor
    where it was (ARCHITECTURE.md invariant 3).
 6. Recount the confirmations of pending deposits (one ``UPDATE``) and pick those that are due:
    pending with enough confirmations in a block the stored chain vouches for (the stored blocks
    are linked by parent hashes to a cursor checked against the node in this pass; older heights
    are asked from the node), or confirmed and not yet credited.
-7. Hand the new and the due deposits to ``payments.deposit_credit`` (``payments.tasks``): one
-   short transaction per deposit, outside the scan transaction, so the cursor moves at the speed
+7. Hand the new and the due deposits over for crediting (``payments.tasks``): one short
+   transaction per deposit, outside the scan transaction, so the cursor moves at the speed
    of the chain whatever the deposit density. Every pass hands over every deposit still due, so a
    lost task never loses a payment; the database keeps it exactly once.
 
@@ -242,6 +245,18 @@ def _fetch(network: Network, adapter: ChainAdapter, span: _Range, watched: Watch
             end = span.start + (end - span.start) // 2
 
 
+def _joins(cursor: ScanCursor, span: _Range, blocks: Sequence[BlockRef]) -> bool:
+    """Whether the blocks read continue the cursor's chain: the re-read ones are the stored ones
+    and the first new one's parent is the cursor's block. If not, the cursor's block left the
+    chain (or is leaving it right now)."""
+    for block in blocks:
+        if block.height <= cursor.height and span.stored.get(block.height) != block.hash:
+            return False
+        if block.height == cursor.height + 1:
+            return block.parent_hash == cursor.block_hash
+    return True
+
+
 def _check_linked(cursor: ScanCursor, span: _Range, blocks: Sequence[BlockRef]) -> None:
     heights = [b.height for b in blocks]
     last = heights[-1] if heights else span.low - 1
@@ -298,15 +313,32 @@ class _Scanned:
 
 
 def _scan_range(
-    network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int, batch: int
-) -> _Scanned:
+    network: Network, cursor: ScanCursor, adapter: ChainAdapter, head: int, batch: int,
+    *, rewound: bool = False,
+) -> tuple[_Scanned, int]:  # fmt: skip
+    """Scan and record the next range; returns what it did and the depth of the reorg it found.
+
+    The range's own blocks tell whether the cursor's block is still on the chain (``_joins``); only
+    when they do not (or when there is nothing to read) is the cursor's block asked for and, if it
+    is gone, the cursor rewound to the common ancestor, before the range is read again from there."""
     span = _range(network, cursor, head, batch)
     if span is None:
-        return _Scanned()
+        depth = 0 if rewound else _rewind(network, cursor, adapter, head)
+        if not depth:
+            return _Scanned(), 0
+        return _scan_range(network, cursor, adapter, head, batch, rewound=True)[0], depth
     watched = watched_addresses(network)  # after the head was read: see payments.selectors.watched
     result = _fetch(network, adapter, span, watched)
-    _check_linked(cursor, span, result.blocks)
+    if not rewound and not _joins(cursor, span, result.blocks):
+        depth = _rewind(network, cursor, adapter, head)
+        if depth:
+            return _scan_range(network, cursor, adapter, head, batch, rewound=True)[0], depth
+    _check_linked(cursor, span, result.blocks)  # a cursor still on the chain: a reorg under way
     _read_ahead(network, adapter, span, result.blocks[-1].height, head, batch, watched)
+    return _recorded(network, cursor, result, head), 0
+
+
+def _recorded(network: Network, cursor: ScanCursor, result: ScanResult, head: int) -> _Scanned:
     before = cursor.height
     recorded = _record(network, cursor, result, head)
     new = sum(1 for t in result.transfers if t.block_height is None or t.block_height > before)
@@ -370,8 +402,7 @@ def _hand_over(recorded: Recorded, due: dict[int, str]) -> int:
 def _pass(network: Network, adapter: ChainAdapter, batch: int) -> ScanOutcome:
     head = adapter.head()
     cursor = _cursor(network, adapter, head)
-    depth = _rewind(network, cursor, adapter, head)
-    scanned = _scan_range(network, cursor, adapter, head, batch)
+    scanned, depth = _scan_range(network, cursor, adapter, head, batch)
     due = _confirmations_refresh(network, cursor, head, adapter, scanned.hashes)
     handed = _hand_over(scanned.recorded, due)
     if cursor.height >= head - int(network.options.get("lag", 0)):  # caught up: orphans had their chance

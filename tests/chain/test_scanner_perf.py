@@ -1,6 +1,7 @@
 """What made the scanner fast, pinned on a real node (anvil): the adapter fetches the same data
 whatever the number of watched addresses and matches on lower-cased hex, and a pass near the head
-is three requests (head, the cursor's block, one batch that re-reads the tail with the new blocks)."""
+is two requests: the head, and one batch that re-reads the tail with the new blocks (the re-read
+blocks prove the cursor's block is still on the chain; it is asked for only when they do not)."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def test_a_big_set_fetches_by_contract_only_and_matches_what_a_small_set_matches
 
 
 @pytest.mark.django_db
-def test_a_pass_near_the_head_is_three_requests_and_rereads_the_tail_in_the_range_batch(
+def test_a_pass_near_the_head_is_two_requests_and_rereads_the_tail_in_the_range_batch(
     chain: Anvil,
     tokens: dict[str, ChecksumAddress],
     make_network: Callable[..., Network],
@@ -131,7 +132,37 @@ def test_a_pass_near_the_head_is_three_requests_and_rereads_the_tail_in_the_rang
     outcome = scan_network_once(network=network, adapter=adapter)
 
     assert (outcome.blocks, outcome.transfers, outcome.handed_over) == (1, 0, 1)
-    assert len(requests) == 3  # head, the cursor's block (reorg check), one batch: tail + new block
-    assert log_queries(requests)[0]["fromBlock"] == hex(head)  # the payment's block, read again
+    assert len(requests) == 2  # the head, then one batch: the tail (the payment's block) + the new one
+    assert log_queries(requests)[0]["fromBlock"] == hex(head)
     assert Deposit.objects.get().status == "credited"
     assert balance_get(client=client).available == Decimal("30.00")
+
+    requests.clear()
+    outcome = scan_network_once(network=network, adapter=adapter)  # nothing new: the tail alone
+    assert (outcome.blocks, outcome.reorg_depth, len(requests)) == (0, 0, 2)
+
+
+@pytest.mark.django_db
+def test_a_native_pass_with_nothing_new_asks_for_the_cursors_block_and_finds_a_reorg(
+    chain: Anvil, make_network: Callable[..., Network], make_client: Callable[..., ClientProfile]
+) -> None:
+    network = make_network("eth@eth-perf", chain_id=31337, node_urls=[chain.url], confirmations=2,
+                           options={"backoff_s": 0})  # fmt: skip
+    client = make_client()
+    topup = topup_create(client=client, network_code=network.code, amount="30.00").topup
+    requests: list[httpx.Request] = []
+    counting = httpx.Client(event_hooks={"request": [requests.append]})
+    adapter = EvmAdapter(network_spec(network), client=counting)
+    scan_network_once(network=network, adapter=adapter)
+    chain.receipt(chain.send_eth(topup.address.address, topup.crypto_amount, sender=chain.accounts[1]))
+    scan_network_once(network=network, adapter=adapter)
+    assert Deposit.objects.get().status == "pending"
+    requests.clear()
+
+    assert scan_network_once(network=network, adapter=adapter).reorg_depth == 0  # nothing new to read
+    methods = [orjson.loads(r.content)["method"] for r in requests]
+    assert methods == ["eth_blockNumber", "eth_getBlockByNumber"]
+    chain.reorg(1)  # the payment's block, the cursor's, is replaced: same height, nothing new
+    outcome = scan_network_once(network=network, adapter=adapter)
+
+    assert (outcome.reorg_depth, Deposit.objects.get().status) == (1, "reorged")
