@@ -99,7 +99,7 @@ class ScanOutcome:
     blocks: int = 0
     transfers: int = 0
     reorg_depth: int = 0
-    handed_over: int = 0  # deposits handed to payments.deposit_credit by this pass
+    handed_over: int = 0  # deposits this pass handed over for crediting (payments.tasks)
 
 
 def _lock_key(network: Network) -> int:
@@ -387,7 +387,7 @@ def _confirmations_refresh(
 
 
 def _hand_over(recorded: Recorded, due: dict[int, str]) -> int:
-    """Queue ``payments.deposit_credit`` for the new deposits (to settle their top-ups) and the due ones."""
+    """Hand over for crediting the new deposits (to settle their top-ups) and the due ones."""
     from payments.tasks import deposits_credit_enqueue
 
     work = {pk: "" for pk, topup_id in recorded.new if topup_id is not None}

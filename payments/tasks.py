@@ -192,6 +192,9 @@ def deposits_credit(items: list[list[Any]]) -> dict[str, int]:
             logger.warning("deposit %s not credited yet (%s); retrying it alone", deposit_id, exc)
             deposit_credit.apply_async((int(deposit_id), str(block_hash)), countdown=5)
             outcome["retrying"] += 1
+        except Exception:  # one deposit's bug must not hold the others; the next pass hands it over again
+            logger.exception("deposit %s could not be credited", deposit_id)
+            outcome["failed"] += 1
     return dict(outcome)
 
 

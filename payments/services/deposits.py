@@ -2,8 +2,8 @@
 
 Recording and crediting are apart, so a busy chain never waits for the ledger:
 
-* ``deposits_record(network=, transfers=, head=, block_times=)`` is the scanner's: it records a
-  scanned range's transfers to issued addresses inside the scan transaction, set-based (one
+* ``payments.services.recording.deposits_record`` is the scanner's: it records a scanned range's
+  transfers to issued addresses inside the scan transaction, set-based (one
   ``INSERT ... ON CONFLICT (network, tx_hash, index) DO NOTHING`` for the new ones), and sends
   the few already-recorded transfers whose block changed (a reorg re-mined them, a lookup saw them
   in the mempool) through ``deposit_observe``. It credits nothing.

@@ -395,3 +395,36 @@ def test_two_scanners_without_the_lock_record_and_credit_once_and_neither_fails(
     assert [balance_get(client=c).available for c in clients] == [Decimal("50.00")] * 3
     assert LedgerTransaction.objects.filter(idempotency_key__startswith="deposit:").count() == 3
     assert all(audit(d) == [("pending", "confirmed"), ("confirmed", "credited")] for d in deposits)
+
+
+def test_a_deposit_that_breaks_does_not_hold_the_rest_of_its_batch(
+    env: SimpleNamespace,
+    lost: list[dict[int, str]],
+    make_client: Callable[..., ClientProfile],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other = topup_create(client=make_client(), network_code="usdt-erc20", amount="50").topup
+    env.chain.pay(env.topup.address.address, 50 * USDT)
+    env.chain.pay(other.address.address, 50 * USDT)
+    env.chain.mine(3)
+    scan(env)
+    (handed,) = lost
+    broken, fine = (Deposit.objects.get(topup=t) for t in (env.topup, other))
+    real = tasks.deposit_credit_run
+
+    def sometimes(*, deposit_id: int, block_hash: str) -> Deposit:
+        if deposit_id == broken.pk:
+            raise RuntimeError("a bug")
+        return real(deposit_id=deposit_id, block_hash=block_hash)
+
+    monkeypatch.setattr(tasks, "deposit_credit_run", sometimes)
+    cache.set(tasks._queued_key(broken.pk, handed[broken.pk]), 1, timeout=60)
+
+    with caplog.at_level(logging.ERROR, logger="payments.tasks"):
+        outcome = tasks.deposits_credit([[broken.pk, handed[broken.pk]], [fine.pk, handed[fine.pk]]])
+
+    assert outcome == {"failed": 1, "credited": 1}
+    assert f"deposit {broken.pk} could not be credited" in caplog.text
+    assert cache.get(tasks._queued_key(broken.pk, handed[broken.pk])) is None  # the next pass may retry
+    assert dict(Deposit.objects.values_list("pk", "status")) == {broken.pk: "pending", fine.pk: "credited"}
