@@ -16,19 +16,31 @@ What it does, in order (one run, about three minutes on the 2-core VM):
    ``NATIVE_TX`` ETH transfers; every ``DEPOSIT_EVERY``-th block (default: every block) pays
    ``WATCHED_TOKEN`` token and ``WATCHED_NATIVE`` ETH top-ups their exact quote among them. One
    deposit per block per network is busier than a hosting company's traffic (tens a day) by two
-   orders of magnitude, and each deposit is recorded and credited through the full service path.
+   orders of magnitude, and each deposit is recorded and credited through the full service path:
+   recorded in the scanner's range transaction, credited by ``payments.deposits_credit`` tasks in
+   a real Celery worker (``CREDIT_WORKERS`` prefork processes on the ``chain`` queue, Redis at
+   ``BENCH_REDIS_URL``, default ``REDIS_URL``), as in production.
 4. Filler ``DepositAddress`` rows (random checksummed addresses of a filler client,
    ``bulk_create``) bring the watched set to 1,000; the database is saved as a template
    (``CREATE DATABASE ... TEMPLATE``); 99,000 more make the 100,000 template. Every measurement
    below starts from a fresh copy of a template: no cursor, no deposit, the same addresses.
-5. Catching up, ``ROUNDS`` rounds (means reported), at 1,000 and at 100,000 watched addresses:
+5. Catching up, ``ROUNDS`` rounds (medians reported: on a shared 2-core machine one round in
+   a few is slowed down by others' work; every round is in the output), at 1,000 and at 100,000
+   watched addresses:
 
    * the scanner: ``scan_network_once`` (default batch) in a loop from a cursor at block 0 until
      the cursor reaches the head, the adapter built from the network's spec on its own
-     ``httpx.Client``, its checksum memo emptied first (the same chain is read again). Every
-     watched payment must end as a deposit, those with 3 confirmations credited, or the run
-     fails. The time inside the adapter (HTTP, JSON, matching) and inside
-     ``deposit_observe`` / ``deposit_confirm`` (recording, crediting) is reported apart;
+     ``httpx.Client``, its checksum memo emptied first (the same chain is read again). The
+     watched set is loaded before the clock starts, as a running worker has it (the cold load is
+     reported apart). The scan time ends when the cursor reaches the head; the scanner queued the
+     credits on the way (``payments.deposits_credit`` messages in Redis). Then a fresh credit
+     worker starts and, once ready, drains them: the drain time ends when every watched payment
+     with 3 confirmations is credited (every one must be a deposit, exactly those credited, one
+     ledger transaction each, or the run fails). Scan and drain run one after the other so that
+     neither is measured while the other takes one of the two cores (``CREDIT_DURING_SCAN=1``
+     runs the worker during the scan instead: what sharing two cores costs). The time inside the
+     adapter (HTTP, JSON, matching) and inside the recording (``deposits_record`` and queueing
+     the credits) is reported apart;
    * the raw fetch: the very JSON-RPC batches the adapter sends for the same ranges (headers +
      ``eth_getLogs`` for the token; full blocks + the watched payments' receipts for ETH),
      serialised beforehand, timing only the HTTP round trips and ``orjson.loads``.
@@ -45,7 +57,7 @@ What it does, in order (one run, about three minutes on the 2-core VM):
    interval, queues a payment to a latency top-up (token and ETH in turn), mines it and polls
    ``topup_for_client`` every ``SELECTOR_POLL_S`` until the deposit shows; the latency runs from
    the mining call's return to that moment.
-8. Stops anvil and drops the three scratch databases, also on failure.
+8. Stops anvil and the worker and drops the three scratch databases, also on failure.
 
 Last line of output: one JSON object (see ``catch_up_report`` and ``steady_report``).
 Run: ``.venv/bin/python bench/scanner.py``.
@@ -53,6 +65,7 @@ Run: ``.venv/bin/python bench/scanner.py``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -81,9 +94,13 @@ SENDERS = int(os.environ.get("SENDERS", "10"))
 CLIENTS = int(os.environ.get("CLIENTS", "50"))
 DEPOSIT_EVERY = int(os.environ.get("DEPOSIT_EVERY", "1"))  # blocks between watched payments
 LATENCY_TRIALS = int(os.environ.get("LATENCY_TRIALS", "20"))
-ROUNDS = int(os.environ.get("ROUNDS", "2"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 TICKS = int(os.environ.get("TICKS", "10"))
 POLL_INTERVAL_S = float(os.environ.get("POLL_INTERVAL_S", "1.0"))
+CREDIT_WORKERS = int(os.environ.get("CREDIT_WORKERS", "2"))
+CREDIT_DURING_SCAN = os.environ.get("CREDIT_DURING_SCAN", "") == "1"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+CREDIT_TIMEOUT_S = 120
 SELECTOR_POLL_S = 0.02
 WATCHED_SMALL, WATCHED_LARGE = 1_000, 100_000
 CONFIRMATIONS = 3
@@ -133,6 +150,9 @@ def database_copy(source: str, target: str) -> None:
     _close_django_connections()
     _admin_execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
     _admin_execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+    # The copy goes through the WAL (more of it for the 100,000 copy): flush it now, so that the
+    # measurement's commits do not wait behind it.
+    _admin_execute("CHECKPOINT")
 
 
 def databases_drop() -> None:
@@ -141,9 +161,18 @@ def databases_drop() -> None:
         _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _django_env() -> dict[str, str]:
+    return {
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",  # credits go to the worker, as in production
+        "NEXORA_ENV": os.environ.get("NEXORA_ENV", "test"),  # DEBUG off: no query log in the hot path
+        "DJANGO_SETTINGS_MODULE": "nexora.settings",
+    }
+
+
 def setup_django() -> None:
-    os.environ["DATABASE_URL"] = DB_URL
-    os.environ.setdefault("NEXORA_ENV", "test")  # DEBUG off: no query log in the hot path
+    os.environ.update(_django_env())
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nexora.settings")
     os.environ["NEXORA_TOPUP_MAX_OPEN"] = str(10**9)
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # httpx logs every request at INFO
@@ -355,6 +384,10 @@ def fillers_add(total: int, rng: random.Random) -> None:
     ]  # fmt: skip
     DepositAddress.objects.bulk_create(rows, batch_size=5000)
     assert DepositAddress.objects.filter(family="evm").count() == total
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # fresh statistics, as autovacuum gives a production table
+        cursor.execute("ANALYZE")
 
 
 def prepare(anvil: Anvil) -> tuple[Traffic, Seed]:
@@ -438,31 +471,83 @@ def counted_adapter(network: Network) -> Iterator[tuple[TimedAdapter, Counter]]:
 
 
 @contextmanager
-def deposit_services_timed() -> Iterator[list[float]]:
-    """Add up the time the scanner spends in the deposit services (instrumentation only: the
-    scanner module's references are wrapped for the block's duration, nothing else changes)."""
+def recording_timed() -> Iterator[list[float]]:
+    """Add up the time the scanner spends recording the ranges' transfers and queueing their
+    credits (instrumentation only: the references are wrapped for the block's duration)."""
     import payments.scanner as scanner
+    import payments.tasks as tasks
 
     spent = [0.0]
-    originals = {name: getattr(scanner, name) for name in ("deposit_observe", "deposit_confirm")}
+    originals = [(scanner, "deposits_record"), (tasks, "deposits_credit_enqueue")]
+    saved = [getattr(module, name) for module, name in originals]
 
     def timed(service: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(**kwargs: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return service(**kwargs)
+                return service(*args, **kwargs)
             finally:
                 spent[0] += time.perf_counter() - started
 
         return wrapper
 
-    for name, service in originals.items():
-        setattr(scanner, name, timed(service))
+    for (module, name), service in zip(originals, saved, strict=True):
+        setattr(module, name, timed(service))
     try:
         yield spent
     finally:
-        for name, service in originals.items():
-            setattr(scanner, name, service)
+        for (module, name), service in zip(originals, saved, strict=True):
+            setattr(module, name, service)
+
+
+# --- the credit worker ---------------------------------------------------------------------------
+
+
+def credit_queue_reset() -> None:
+    """Empty the ``chain`` queue and forget the scanner's queued-credit marks (fresh database, same ids)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match="*deposit-credit-queued:*"):
+            client.delete(key)
+        for key in client.scan_iter(match="chain*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+@contextmanager
+def credit_worker() -> Iterator[None]:
+    """A real Celery worker on the ``chain`` queue (``CREDIT_WORKERS`` processes), ready on entry."""
+    import subprocess
+    import tempfile
+
+    log_file = tempfile.NamedTemporaryFile("w+", suffix=".log", prefix="bench-worker-")  # noqa: SIM115
+    command = [sys.executable, "-m", "celery", "-A", "nexora", "worker", "-Q", "chain", "-P", "prefork",
+               "-c", str(CREDIT_WORKERS), "-l", "INFO", "--without-gossip", "--without-mingle",
+               "--without-heartbeat", "-n", f"bench-credit-{os.getpid()}@%h"]  # fmt: skip
+    env = {**os.environ, **_django_env(), "LOG_LEVEL": "WARNING"}
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(worker, Path(log_file.name))
+        yield
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log_file.close()
+
+
+def _wait_ready(worker: Any, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while " ready." not in log_path.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the credit worker did not start:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
 
 
 # --- catching up: the scanner and the raw fetch -------------------------------------------------
@@ -470,11 +555,14 @@ def deposit_services_timed() -> Iterator[list[float]]:
 
 @dataclass(frozen=True)
 class ScanRun:
-    seconds: float
+    seconds: float  # until the cursor is at the head
+    credited_s: float  # then, a ready worker crediting every payment with enough confirmations
     adapter_s: float  # inside the adapter: HTTP, JSON, matching
-    services_s: float  # inside deposit_observe / deposit_confirm: recording and crediting
+    recording_s: float  # inside deposits_record and queueing the credits
     passes: int
     requests: int
+    watched_load_s: float  # the cold load of the watched set (once per process)
+    credits: int  # payments credited by the drain
 
 
 def scan_catch_up(network: Network, adapter: ChainAdapter, head: int) -> int:
@@ -490,36 +578,85 @@ def scan_catch_up(network: Network, adapter: ChainAdapter, head: int) -> int:
             return passes
 
 
-def _check_deposits(network: Network, head: int, paid_heights: Sequence[int]) -> None:
-    """Every watched payment is a deposit; those with enough confirmations are credited."""
+def _expected(network: Network, head: int, paid_heights: Sequence[int]) -> int:
+    """Payments that must end credited: those with enough confirmations."""
+    return sum(1 for height in paid_heights if head - height + 1 >= CONFIRMATIONS)
+
+
+def _credited(network: Network) -> int:
     from payments.models import Deposit, DepositStatus
 
+    return Deposit.objects.filter(network=network, status=DepositStatus.CREDITED).count()
+
+
+def _wait_credited(network: Network, expected: int) -> None:
+    deadline = time.monotonic() + CREDIT_TIMEOUT_S
+    while _credited(network) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{network.code}: {_credited(network)} of {expected} credited")
+        time.sleep(0.01)
+
+
+def _check_deposits(network: Network, paid_heights: Sequence[int], expected: int) -> None:
+    """Every watched payment is a deposit; exactly those with enough confirmations are credited."""
+    from payments.models import Deposit, LedgerTransaction
+
     deposits = Deposit.objects.filter(network=network)
-    credited = deposits.filter(status=DepositStatus.CREDITED).count()
-    confirmed = sum(1 for height in paid_heights if head - height + 1 >= CONFIRMATIONS)
     assert deposits.count() == len(paid_heights), f"{network.code}: {deposits.count()} deposits"
-    assert credited == confirmed, f"{network.code}: {credited} credited, expected {confirmed}"
+    credited = _credited(network)
+    assert credited == expected, f"{network.code}: {credited} credited, expected {expected}"
+    keys = LedgerTransaction.objects.filter(idempotency_key__startswith="deposit:").count()
+    assert keys == expected, f"{network.code}: {keys} deposit ledger transactions for {expected} credits"
 
 
-def measure_scan(template: str, code: str, chain: Chain) -> ScanRun:
-    """The whole chain from block 0 on a fresh copy of ``template``."""
+def process_caches_reset() -> None:
+    """A fresh database copy reuses the ids: forget every per-process cache of rows and addresses."""
     from payments.chains import evm
-    from payments.models import Network
+    from payments.scan_ahead import ahead_forget
+    from payments.selectors.watched import watched_addresses_forget
+    from payments.services.ledger import system_accounts_forget
 
-    database_copy(template, DB_NAME)
     # The adapter memoises checksummed addresses per process; re-scanning the same chain would
     # find the previous round's recipients there, which a worker reading new blocks does not.
     evm._checksum.cache_clear()
+    watched_addresses_forget()
+    system_accounts_forget()
+    ahead_forget()
+
+
+def measure_scan(template: str, code: str, chain: Chain) -> ScanRun:
+    """The whole chain from block 0 on a fresh copy of ``template``; then its credits, drained by a
+    worker (with ``CREDIT_DURING_SCAN=1`` the worker runs during the scan, on the same two cores)."""
+    from payments.models import Network
+    from payments.scanner import watched_addresses
+
+    database_copy(template, DB_NAME)
+    process_caches_reset()
+    credit_queue_reset()
     network = Network.objects.get(code=code)
-    with counted_adapter(network) as (adapter, counter), deposit_services_timed() as in_services:
-        started = time.perf_counter()
-        passes = scan_catch_up(network, adapter, chain.head)
-        seconds = time.perf_counter() - started
     paid = (
         chain.token_paid if code == TOKEN_CODE else [h for h, txs in chain.native_paid.items() for _ in txs]
     )
-    _check_deposits(network, chain.head, paid)
-    return ScanRun(seconds, adapter.seconds, in_services[0], passes, counter.requests)
+    expected = _expected(network, chain.head, paid)
+    with contextlib.ExitStack() as during:
+        if CREDIT_DURING_SCAN:
+            during.enter_context(credit_worker())
+        with counted_adapter(network) as (adapter, counter), recording_timed() as recording:
+            loading = time.perf_counter()
+            watched_addresses(network)
+            watched_load_s = time.perf_counter() - loading
+            started = time.perf_counter()
+            passes = scan_catch_up(network, adapter, chain.head)
+            seconds = time.perf_counter() - started
+        # Then the credits the scan queued (by default a worker that has the CPU to itself).
+        with contextlib.nullcontext() if CREDIT_DURING_SCAN else credit_worker():
+            started = time.perf_counter()
+            _wait_credited(network, expected)
+            credited_s = time.perf_counter() - started
+    _check_deposits(network, paid, expected)
+    return ScanRun(
+        seconds, credited_s, adapter.seconds, recording[0], passes, counter.requests, watched_load_s, expected
+    )
 
 
 def _ranges(head: int) -> Iterator[tuple[int, int]]:
@@ -528,17 +665,17 @@ def _ranges(head: int) -> Iterator[tuple[int, int]]:
 
 
 def token_raw_bodies(chain: Chain, watched: Set[str], foreign_limit: int = 1000) -> list[bytes]:
-    """The adapter's token batches for the whole chain: head, headers, ``eth_getLogs``."""
+    """The adapter's token batches for the whole chain: head, headers, ``eth_getLogs`` by the token
+    contract and, while the watched set is small, by recipient for the look-alikes."""
+    queries: list[dict[str, Any]] = [{"address": chain.token, "topics": [TRANSFER_TOPIC]}]
     if len(watched) <= foreign_limit:
         padded = ["0x" + "0" * 24 + a[2:].lower() for a in sorted(watched)]
-        query: dict[str, Any] = {"topics": [TRANSFER_TOPIC, None, padded]}
-    else:
-        query = {"address": chain.token, "topics": [TRANSFER_TOPIC]}
+        queries.append({"topics": [TRANSFER_TOPIC, None, padded]})
     bodies = []
     for start, end in _ranges(chain.head):
         calls: list[Call] = [("eth_blockNumber", [])]
         calls += [("eth_getBlockByNumber", [hex(h), False]) for h in range(start, end + 1)]
-        calls += [("eth_getLogs", [{**query, "fromBlock": hex(start), "toBlock": hex(end)}])]
+        calls += [("eth_getLogs", [{**q, "fromBlock": hex(start), "toBlock": hex(end)}]) for q in queries]
         bodies += _chunked(calls)
     return bodies
 
@@ -579,6 +716,7 @@ def _watched(template: str) -> frozenset[str]:
     from payments.scanner import watched_addresses
 
     database_copy(template, DB_NAME)
+    process_caches_reset()
     return watched_addresses(Network.objects.get(code=TOKEN_CODE))
 
 
@@ -588,10 +726,10 @@ class CatchUp:
     scans: dict[tuple[str, int], list[ScanRun]] = field(default_factory=dict)
 
     def raw_s(self, name: str) -> float:
-        return statistics.fmean(self.raw[name])
+        return statistics.median(self.raw[name])
 
     def scan_s(self, path: str, size: int, part: str = "seconds") -> float:
-        return statistics.fmean(getattr(run, part) for run in self.scans[path, size])
+        return statistics.median(getattr(run, part) for run in self.scans[path, size])
 
 
 def measure_catch_up(rpc: Rpc, chain: Chain) -> CatchUp:
@@ -621,6 +759,8 @@ def _networks_at_head(template: str, head: int) -> list[Network]:
     from payments.models import Network
 
     database_copy(template, DB_NAME)
+    process_caches_reset()
+    credit_queue_reset()
     networks = [Network.objects.get(code=TOKEN_CODE), Network.objects.get(code=NATIVE_CODE)]
     for network in networks:
         network.options = {**network.options, "start_height": head}
@@ -746,8 +886,10 @@ def catch_up_report(chain: Chain, c: CatchUp) -> dict[str, Any]:
     blocks, small, large = chain.head, WATCHED_SMALL, WATCHED_LARGE
     token, native = c.scan_s("token", small), c.scan_s("native", small)
     ratios = {path: c.scan_s(path, large) / c.scan_s(path, small) for path in ("token", "native")}
-    services = {path: c.scan_s(path, small, "services_s") for path in ("token", "native")}
+    recording = {path: c.scan_s(path, small, "recording_s") for path in ("token", "native")}
+    credited = {path: c.scan_s(path, small, "credited_s") for path in ("token", "native")}
     deposits = len(chain.token_paid) + sum(len(txs) for txs in chain.native_paid.values())
+    counts = {"token": len(chain.token_paid), "native": deposits - len(chain.token_paid)}
     return {
         "token_blocks_per_s": round(blocks / token, 1),
         "token_raw_blocks_per_s": round(blocks / c.raw_s("token"), 1),
@@ -765,19 +907,26 @@ def catch_up_report(chain: Chain, c: CatchUp) -> dict[str, Any]:
         "native_100k_blocks_per_s": round(blocks / c.scan_s("native", large), 1),
         "token_adapter_share": round(c.scan_s("token", small, "adapter_s") / token, 3),
         "native_adapter_share": round(c.scan_s("native", small, "adapter_s") / native, 3),
-        "token_deposit_services_share": round(services["token"] / token, 3),
-        "native_deposit_services_share": round(services["native"] / native, 3),
-        "token_blocks_per_s_excl_deposit_services": round(blocks / (token - services["token"]), 1),
-        "native_blocks_per_s_excl_deposit_services": round(blocks / (native - services["native"]), 1),
-        "deposit_services_ms_per_deposit": round(1000 * sum(services.values()) / deposits, 2),
+        "token_recording_share": round(recording["token"] / token, 3),
+        "native_recording_share": round(recording["native"] / native, 3),
+        "recording_ms_per_deposit": round(1000 * sum(recording.values()) / deposits, 2),
+        "token_credit_drain_s": round(credited["token"], 3),
+        "native_credit_drain_s": round(credited["native"], 3),
+        "token_credits_per_s": round(c.scans["token", small][0].credits / credited["token"], 1),
+        "native_credits_per_s": round(c.scans["native", small][0].credits / credited["native"], 1),
+        "credit_workers": CREDIT_WORKERS,
+        "credit_during_scan": CREDIT_DURING_SCAN,
+        "watched_cold_load_ms_1k": round(1000 * c.scan_s("token", small, "watched_load_s"), 1),
+        "watched_cold_load_ms_100k": round(1000 * c.scan_s("token", large, "watched_load_s"), 1),
         "token_scan_s_rounds": [round(r.seconds, 3) for r in c.scans["token", small]],
         "token_100k_scan_s_rounds": [round(r.seconds, 3) for r in c.scans["token", large]],
         "native_scan_s_rounds": [round(r.seconds, 3) for r in c.scans["native", small]],
         "native_100k_scan_s_rounds": [round(r.seconds, 3) for r in c.scans["native", large]],
+        "raw_s_rounds": {name: [round(t, 3) for t in times] for name, times in c.raw.items()},
         "blocks": blocks,
         "token_transfers_per_block": TOKEN_TX,
         "native_transfers_per_block": NATIVE_TX,
-        "deposits": {"token": len(chain.token_paid), "native": deposits - len(chain.token_paid)},
+        "deposits": counts,
         "deposit_every_blocks": DEPOSIT_EVERY,
         "scan_passes": c.scans["token", small][0].passes,
     }

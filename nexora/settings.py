@@ -134,6 +134,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Chain work on its own queue: run `celery -A nexora worker -Q celery,chain` (or a worker per queue).
 CELERY_TASK_ROUTES = {"payments.scan_network": {"queue": "chain"}, "payments.tx_lookup": {"queue": "chain"}}
+# The scanner's per-deposit credits are chain work too: a worker that scans also credits.
+CELERY_TASK_ROUTES["payments.deposit_credit"] = {"queue": "chain"}
+CELERY_TASK_ROUTES["payments.deposits_credit"] = {"queue": "chain"}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -278,6 +281,9 @@ if NEXORA_TELEGRAM_BOT_TOKEN and not NEXORA_TELEGRAM_WEBHOOK_SECRET:
     }
 
 # --- Scanner operations: tx-hash fast path, health thresholds, /metrics ------------------------
+# How long a deposit handed over for crediting is not handed over again (a Redis mark per deposit):
+# the most a lost or killed worker's credit waits before the scanner's safety net queues it again.
+NEXORA_CREDIT_REQUEUE_S = env.int("NEXORA_CREDIT_REQUEUE_S", default=30)
 # Per-request timeout of the lookup made while the client waits (each other network too, in parallel).
 NEXORA_TX_LOOKUP_TIMEOUT_S = env.float("NEXORA_TX_LOOKUP_TIMEOUT_S", default=3.0)
 # A network is "lagging" past this many seconds behind real time, "failing" after this many errors in a row.

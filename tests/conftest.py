@@ -149,6 +149,22 @@ def static_rates(settings: Any) -> Iterator[None]:
     rate_service.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def process_caches_forgotten() -> Iterator[None]:
+    """Per-process caches of database rows (system accounts, watched addresses, the scanner's
+    read-ahead) start empty in every test: a test database is rolled back or flushed between
+    tests, production rows stay."""
+    from payments.scan_ahead import ahead_forget
+    from payments.selectors.watched import watched_addresses_forget
+    from payments.services.ledger import system_accounts_forget
+
+    for forget in (system_accounts_forget, watched_addresses_forget, ahead_forget):
+        forget()
+    yield
+    for forget in (system_accounts_forget, watched_addresses_forget, ahead_forget):
+        forget()
+
+
 @pytest.fixture
 def make_network(db: None) -> Callable[..., Network]:
     """``make_network("usdt-trc20", confirmations=2)``: a network as ``networks_load`` would create it."""

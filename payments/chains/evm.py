@@ -11,11 +11,15 @@ Design:
   an empty answer is only trusted up to the head it reported). Receipts and traces are asked from
   the same node. Any failure of that node (transport, 5xx, JSON-RPC error, missing block, logs
   from another branch) moves the whole scan to the next URL (``payments.chains.http``).
-* Tokens: ``eth_getLogs`` for ``Transfer(address,address,uint256)``. While the watched set is
-  small (<= ``options.foreign_topic_limit``, default 1000) the node filters by recipient (topic 2
-  = the watched addresses) across ALL contracts: one query returns the official token's transfers
-  and the look-alikes' (``ScanResult.foreign``). Above the limit the query filters by the
-  official contract and recipients are matched locally, and look-alikes are not reported.
+* Tokens: ``eth_getLogs`` for ``Transfer(address,address,uint256)`` of the official token
+  contract, whatever the number of watched addresses: the node returns every transfer of the
+  token in the range and recipients are matched locally (ARCHITECTURE.md, "Detection"), so a
+  scanner watching 100,000 addresses fetches exactly what one watching 1,000 fetches. While the
+  watched set is small (<= ``options.foreign_topic_limit``, default 1000) a second query in the
+  same batch filters by recipient (topic 2 = the watched addresses) across ALL contracts, for the
+  look-alike tokens (``ScanResult.foreign``); above the limit look-alikes are not reported.
+  Matching compares the topic's 40 lower-case hex digits with a lower-cased set (the scanner's
+  ``WatchedAddresses.lowered``, or one built per scan) and checksums only the matches.
   ``options.log_range`` (blocks per ``eth_getLogs``, default: the whole range) serves providers
   that cap the range. Every log must come from the block hash read in the same batch.
 * Native coin: full blocks; a transaction with value to a watched address gets its receipt
@@ -28,7 +32,8 @@ Design:
   a token payment still pending (``unmined_tokens``: its log index does not exist yet) or
   reverted (``success=False``, index 0: it emitted no log) is read from its call data.
 * Addresses are EIP-55 checksummed (``payments.addresses.evm_checksum``, memoised: the same
-  contracts and exchange wallets recur), so matching against ``watched`` is a set lookup.
+  contracts and exchange wallets recur) once they matched; the match itself is a set lookup of
+  lower-case hex, so the thousands of unwatched recipients in a busy block cost no hashing.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -89,6 +94,15 @@ def _checksum(address: str) -> str:
 
 def _topic_address(topic: str) -> str:
     return _checksum(topic[-40:])
+
+
+def _lowered(watched: Set[str]) -> Set[str]:
+    """``watched`` as 40 lower-case hex digits per address; the scanner's set carries it ready-made
+    (``WatchedAddresses.lowered``), a plain set (a lookup, a test) is converted here."""
+    lowered = getattr(watched, "lowered", None)
+    if lowered is not None:
+        return cast(Set[str], lowered)
+    return frozenset(address[2:].lower() for address in watched)
 
 
 def _rpc_error(error: Any, method: str) -> Exception:
@@ -195,16 +209,18 @@ class EvmAdapter:
     def scan(self, start: int, end: int, watched: Set[str]) -> ScanResult:
         if start > end:
             return ScanResult(blocks=(), transfers=())
+        lowered = _lowered(watched)
         return self._http.failover(
-            lambda url: self._scan_on(url, start, end, watched), f"{self.spec.code} scan {start}..{end}"
+            lambda url: self._scan_on(url, start, end, lowered), f"{self.spec.code} scan {start}..{end}"
         )
 
-    def _scan_on(self, url: str, start: int, end: int, watched: Set[str]) -> ScanResult:
+    def _scan_on(self, url: str, start: int, end: int, lowered: Set[str]) -> ScanResult:
         heights = range(start, end + 1)
         full = not self._token
         calls: list[Call] = [("eth_blockNumber", [])]
         calls += [("eth_getBlockByNumber", [hex(h), full]) for h in heights]
-        extra = self._log_calls(start, end, watched) if self._token else self._trace_calls(heights)
+        log_calls = self._log_calls(start, end, lowered) if self._token else []
+        extra = [call for _, call in log_calls] if self._token else self._trace_calls(heights)
         answers = self._batch(url, calls + extra)
         head = _int(answers[0])
         if end > head:
@@ -213,9 +229,10 @@ class EvmAdapter:
         blocks = self._refs(raw_blocks, heights)
         rest = answers[1 + len(heights) :]
         if self._token:
-            transfers, foreign = self._token_transfers(rest, blocks, watched)
+            kinds = [foreign for foreign, _ in log_calls]
+            transfers, foreign = self._token_transfers(kinds, rest, blocks, lowered)
             return ScanResult(blocks=blocks, transfers=transfers, foreign=foreign)
-        transfers = self._native_transfers(url, raw_blocks, rest, watched)
+        transfers = self._native_transfers(url, raw_blocks, rest, lowered)
         return ScanResult(blocks=blocks, transfers=transfers)
 
     @staticmethod
@@ -232,34 +249,39 @@ class EvmAdapter:
 
     # -- tokens --------------------------------------------------------------------------------
 
-    def _log_calls(self, start: int, end: int, watched: Set[str]) -> list[Call]:
-        if not watched:
+    def _log_calls(self, start: int, end: int, lowered: Set[str]) -> list[tuple[bool, Call]]:
+        """``(look-alike query?, call)``: the official contract's transfers, then (small sets only)
+        every contract's transfers to the watched recipients."""
+        if not lowered:
             return []
-        if len(watched) <= self._foreign_limit:
-            padded = ["0x" + "0" * 24 + a[2:].lower() for a in sorted(watched)]
-            query: Json = {"topics": [TRANSFER_TOPIC, None, padded]}
-        else:
-            query = {"address": self._token, "topics": [TRANSFER_TOPIC]}
+        queries: list[tuple[bool, Json]] = [(False, {"address": self._token, "topics": [TRANSFER_TOPIC]})]
+        if len(lowered) <= self._foreign_limit:
+            padded = ["0x" + "0" * 24 + a for a in sorted(lowered)]
+            queries.append((True, {"topics": [TRANSFER_TOPIC, None, padded]}))
         step = self._log_range if self._log_range > 0 else end - start + 1
+        spans = [(hex(low), hex(min(end, low + step - 1))) for low in range(start, end + 1, step)]
         return [
-            ("eth_getLogs", [{**query, "fromBlock": hex(low), "toBlock": hex(min(end, low + step - 1))}])
-            for low in range(start, end + 1, step)
+            (foreign, ("eth_getLogs", [{**query, "fromBlock": low, "toBlock": high}]))
+            for foreign, query in queries
+            for low, high in spans
         ]
 
     def _token_transfers(
-        self, log_lists: Sequence[Any], blocks: Sequence[BlockRef], watched: Set[str]
+        self, kinds: Sequence[bool], log_lists: Sequence[Any], blocks: Sequence[BlockRef], lowered: Set[str]
     ) -> tuple[tuple[Transfer, ...], tuple[Transfer, ...]]:
         hashes = {b.height: b.hash for b in blocks}
-        official: list[Transfer] = []
-        foreign: list[Transfer] = []
-        for log in (log for logs in log_lists for log in (logs or ())):
-            transfer = _log_transfer(log, watched)
-            if transfer is None:
-                continue
-            if hashes.get(transfer.block_height or -1) != transfer.block_hash:
-                raise NextUrl(f"log of {transfer.tx_hash} is from another branch (a reorg under way)")
-            (official if transfer.contract == self._token else foreign).append(transfer)
-        return tuple(official), tuple(foreign)
+        found: dict[bool, list[Transfer]] = {False: [], True: []}
+        for foreign, logs in zip(kinds, log_lists, strict=True):
+            for log in logs or ():
+                transfer = _log_transfer(log, lowered)
+                # The official token's logs count from the contract query only (the recipient query
+                # returns them too); anything else in the contract query's answer is not the token's.
+                if transfer is None or (transfer.contract == self._token) == foreign:
+                    continue
+                if hashes.get(transfer.block_height or -1) != transfer.block_hash:
+                    raise NextUrl(f"log of {transfer.tx_hash} is from another branch (a reorg under way)")
+                found[foreign].append(transfer)
+        return tuple(found[False]), tuple(found[True])
 
     # -- native coin ---------------------------------------------------------------------------
 
@@ -267,10 +289,10 @@ class EvmAdapter:
         return [("trace_block", [hex(h)]) for h in heights] if self._trace else []
 
     def _native_transfers(
-        self, url: str, raw_blocks: Sequence[Json], traces: Sequence[Any], watched: Set[str]
+        self, url: str, raw_blocks: Sequence[Json], traces: Sequence[Any], lowered: Set[str]
     ) -> tuple[Transfer, ...]:
         candidates = [
-            (tx, block) for block in raw_blocks for tx in block["transactions"] if _pays(tx, watched)
+            (tx, block) for block in raw_blocks for tx in block["transactions"] if _pays(tx, lowered)
         ]
         receipts = self._batch(url, [("eth_getTransactionReceipt", [tx["hash"]]) for tx, _ in candidates])
         keyed: list[tuple[Order, Transfer]] = []
@@ -280,7 +302,7 @@ class EvmAdapter:
             keyed.append((_order(tx), _top_level(tx, block, receipt)))
         hashes = {_int(block["number"]): block["hash"].lower() for block in raw_blocks}
         for block_traces in traces:
-            keyed += _internal_transfers(block_traces or (), watched)
+            keyed += _internal_transfers(block_traces or (), lowered)
         for _, transfer in keyed:
             if hashes.get(transfer.block_height or -1) != transfer.block_hash:
                 raise NextUrl(f"{transfer.tx_hash} is reported in another branch (a reorg under way)")
@@ -294,14 +316,15 @@ class EvmAdapter:
     @chain_errors
     def lookup(self, tx_hash: str, watched: Set[str]) -> TxReport:
         tx_hash = tx_hash.lower()
+        lowered = _lowered(watched)
         return self._http.failover(
-            lambda url: self._lookup_on(url, tx_hash, watched), f"{self.spec.code} tx {tx_hash}"
+            lambda url: self._lookup_on(url, tx_hash, lowered), f"{self.spec.code} tx {tx_hash}"
         )
 
     def transaction(self, tx_hash: str, watched: Set[str]) -> tuple[Transfer, ...]:
         return self.lookup(tx_hash, watched).transfers
 
-    def _lookup_on(self, url: str, tx_hash: str, watched: Set[str]) -> TxReport:
+    def _lookup_on(self, url: str, tx_hash: str, lowered: Set[str]) -> TxReport:
         calls: list[Call] = [
             ("eth_getTransactionByHash", [tx_hash]),
             ("eth_getTransactionReceipt", [tx_hash]),
@@ -310,24 +333,25 @@ class EvmAdapter:
         if tx is None:
             return TxReport()
         if self._token:
-            return _token_report(tx, receipt, self._token, watched)
-        found_native = [_top_level(tx, None, receipt)] if _pays(tx, watched) else []
+            return _token_report(tx, receipt, self._token, lowered)
+        found_native = [_top_level(tx, None, receipt)] if _pays(tx, lowered) else []
         if self._trace and receipt is not None and receipt.get("status") == "0x1":
             (traces,) = self._batch(url, [("trace_transaction", [tx_hash])])
-            found_native += [transfer for _, transfer in _internal_transfers(traces or (), watched)]
+            found_native += [transfer for _, transfer in _internal_transfers(traces or (), lowered)]
         return TxReport(known=True, transfers=tuple(found_native))
 
 
-def _token_report(tx: Json, receipt: Json | None, token: str, watched: Set[str]) -> TxReport:
-    """Logs of a successful transaction; the call data of a pending or reverted one."""
+def _token_report(tx: Json, receipt: Json | None, token: str, lowered: Set[str]) -> TxReport:
+    """Logs of a successful transaction; the call data of a pending or reverted one (``lowered``:
+    our addresses as ``_lowered`` gives them)."""
     if receipt is not None and receipt.get("status") == "0x1":
-        logs = (_log_transfer(log, watched) for log in receipt.get("logs") or ())
+        logs = (_log_transfer(log, lowered) for log in receipt.get("logs") or ())
         found = tuple(t for t in logs if t is not None and t.contract == token)
         return TxReport(known=True, transfers=found)
     call = token_call(str(tx.get("input") or "")) if tx.get("to") and _checksum(tx["to"]) == token else None
-    recipient = _checksum(call.recipient_hex) if call else ""
-    if call is None or recipient not in watched:
+    if call is None or call.recipient_hex not in lowered:
         return TxReport(known=True)
+    recipient = _checksum(call.recipient_hex)
     transfer = Transfer(
         tx_hash=tx["hash"].lower(), index=0, recipient=recipient, amount=call.amount,
         sender=_checksum(call.owner_hex or tx["from"]), contract=token,
@@ -339,19 +363,18 @@ def _token_report(tx: Json, receipt: Json | None, token: str, watched: Set[str])
     return TxReport(known=True, transfers=(mined,))
 
 
-def _log_transfer(log: Json, watched: Set[str]) -> Transfer | None:
-    """A ``Transfer`` event log to a watched address as a transfer, else None."""
+def _log_transfer(log: Json, lowered: Set[str]) -> Transfer | None:
+    """A ``Transfer`` event log to a watched address (``lowered``: see ``_lowered``), else None."""
     topics: list[str] = log.get("topics") or []
-    data: str = log.get("data") or ""
-    if log.get("removed") or len(topics) != 3 or topics[0].lower() != TRANSFER_TOPIC or len(data) != 66:
+    if len(topics) != 3 or topics[2][-40:].lower() not in lowered:  # most logs end here: not ours
         return None
-    recipient = _topic_address(topics[2])
-    if recipient not in watched:
+    data: str = log.get("data") or ""
+    if log.get("removed") or topics[0].lower() != TRANSFER_TOPIC or len(data) != 66:
         return None
     return Transfer(
         tx_hash=log["transactionHash"].lower(),
         index=_int(log["logIndex"]),
-        recipient=recipient,
+        recipient=_topic_address(topics[2]),
         amount=int(data, 16),
         sender=_topic_address(topics[1]),
         contract=_checksum(log["address"]),
@@ -360,10 +383,10 @@ def _log_transfer(log: Json, watched: Set[str]) -> Transfer | None:
     )
 
 
-def _pays(tx: Json, watched: Set[str]) -> bool:
+def _pays(tx: Json, lowered: Set[str]) -> bool:
     """A top-level transaction moving value to a watched address."""
-    to = tx.get("to")
-    return bool(to) and _int(tx.get("value", "0x0")) > 0 and _checksum(to) in watched
+    to = tx.get("to") or ""
+    return to[2:].lower() in lowered and _int(tx.get("value", "0x0")) > 0
 
 
 def _order(tx: Json) -> Order:
@@ -391,7 +414,7 @@ def _top_level(tx: Json, block: Json | None, receipt: Json | None) -> Transfer:
     )
 
 
-def _internal_transfers(traces: Iterable[Json], watched: Set[str]) -> list[tuple[Order, Transfer]]:
+def _internal_transfers(traces: Iterable[Json], lowered: Set[str]) -> list[tuple[Order, Transfer]]:
     """Value moved to watched addresses by internal calls that took effect, keyed for sorting."""
     found: list[tuple[Order, Transfer]] = []
     for tx_traces in _by_transaction(traces):
@@ -402,7 +425,7 @@ def _internal_transfers(traces: Iterable[Json], watched: Set[str]) -> list[tuple
                 reverted.add(path)
             if not path or any(path[:depth] in reverted for depth in range(len(path) + 1)):
                 continue
-            transfer = _trace_transfer(trace, position, watched)
+            transfer = _trace_transfer(trace, position, lowered)
             if transfer is not None:
                 order = (_int(trace["blockNumber"]), _int(trace.get("transactionPosition") or 0), position)
                 found.append((order, transfer))
@@ -416,7 +439,7 @@ def _by_transaction(traces: Iterable[Json]) -> list[list[Json]]:
     return list(groups.values())
 
 
-def _trace_transfer(trace: Json, position: int, watched: Set[str]) -> Transfer | None:
+def _trace_transfer(trace: Json, position: int, lowered: Set[str]) -> Transfer | None:
     action = trace.get("action") or {}
     if trace.get("type") == "call" and action.get("callType") == "call":
         to, value, sender = action.get("to"), action.get("value"), action.get("from")
@@ -424,7 +447,7 @@ def _trace_transfer(trace: Json, position: int, watched: Set[str]) -> Transfer |
         to, value, sender = action.get("refundAddress"), action.get("balance"), action.get("address")
     else:
         return None
-    if not to or not value or _int(value) == 0 or _checksum(to) not in watched:
+    if not to or not value or str(to)[2:].lower() not in lowered or _int(value) == 0:
         return None
     return Transfer(
         tx_hash=str(trace["transactionHash"]).lower(),

@@ -1,16 +1,26 @@
 """Deposits: what the chain scanner (and the tx-hash lookup) report, recorded and credited once.
 
-The scanner calls three services, all idempotent, all safe to run from any number of workers:
+Recording and crediting are apart, so a busy chain never waits for the ledger:
 
-* ``deposit_observe(network=, transfer=, head=)`` records a transfer to an issued address (unique
-  on network, tx hash and index), refreshes its block and confirmations, follows a re-mined
-  transfer back from ``reorged``, and confirms it once it has enough confirmations;
-* ``deposit_confirm(deposit=)`` moves ``pending -> confirmed`` and credits it;
-* ``topup_credit(deposit=)`` values a confirmed deposit and posts it to the ledger exactly once:
-  the ledger's idempotency key is ``deposit:<id>:credit`` and the deposit's status moves
-  ``confirmed -> credited`` under the top-up's and the deposit's row locks.
+* ``payments.services.recording.deposits_record`` is the scanner's: it records a scanned range's
+  transfers to issued addresses inside the scan transaction, set-based (one
+  ``INSERT ... ON CONFLICT (network, tx_hash, index) DO NOTHING`` for the new ones), and sends
+  the few already-recorded transfers whose block changed (a reorg re-mined them, a lookup saw them
+  in the mempool) through ``deposit_observe``. It credits nothing.
+* ``deposit_credit(deposit_id=, block_hash=)`` then moves one deposit forward in its own short
+  transaction (the ``payments.deposit_credit`` task): under the top-up's and the deposit's row
+  locks (taken once, in that order) it confirms a pending deposit whose block the scanner vouched
+  for (``block_hash``: the hash it found on the chain; an empty hash only settles the top-up),
+  credits a confirmed one and settles the top-up once;
+* ``deposit_observe(network=, transfer=, head=)`` records or refreshes one transfer (the lookup's
+  path, and the scanner's for changed blocks) and, unless ``credit=False``, confirms and credits
+  it at once when it has enough confirmations;
+* ``topup_credit(deposit=)`` credits a confirmed deposit; ``deposit_reorg(deposit=)`` handles a
+  transfer whose block was orphaned before it was credited.
 
-And ``deposit_reorg(deposit=)`` for a transfer whose block was orphaned before it was credited.
+Exactly once is the database's job, whatever runs twice: the transfer key is unique, the ledger's
+idempotency key is ``deposit:<id>:credit`` and every status move is a compare-and-set under the
+row locks (``deposit_transition``).
 
 Valuation (see ``payments.services.quotes``): a payment that arrived inside the quote window (the
 earlier of when it was first seen and its block time) is worth its share of the locked quote;
@@ -21,7 +31,8 @@ than the top-up's: recorded as ``unapplied`` for staff, never credited automatic
 Before money moves, AML is asked through the ``deposit_confirmed`` hook: ``ALLOW`` credits
 ``available``; anything stricter credits ``held`` (a hold sourced from deposits, so risky money
 never touches ``available``) and flags the top-up ``on_hold``. A first sighting and a credit are
-announced (``deposit_seen``, ``deposit_credited``) after commit, for notifications.
+announced (``deposit_seen``, ``deposit_credited``) after commit, for notifications: once per
+deposit (the insert that created it) and once per credit.
 """
 
 from __future__ import annotations
@@ -79,13 +90,13 @@ def deposit_transition(
     )
 
 
-def _deposit_topup(address: DepositAddress, network: Network) -> TopUp | None:
+def deposit_topup(address: DepositAddress, network: Network) -> TopUp | None:
     """The top-up a transfer pays: the address's, if it was issued for this very network."""
     topup = getattr(address, "topup", None)
     return topup if topup is not None and topup.network_id == network.pk else None
 
 
-def _is_official(network: Network, transfer: Transfer) -> bool:
+def is_official(network: Network, transfer: Transfer) -> bool:
     return transfer.contract == network.token_contract
 
 
@@ -109,11 +120,16 @@ def _deposit_get_or_create(
             )  # fmt: skip
     except IntegrityError:  # another worker recorded it first
         return Deposit.objects.select_for_update().get(**key)
+    deposit_seen_announce(deposit, network)
+    return deposit
+
+
+def deposit_seen_announce(deposit: Deposit, network: Network) -> None:
+    """``deposit_seen`` after commit; called once per deposit, by whichever insert created it."""
     announce("deposit_seen", DepositSeen(
         deposit_id=deposit.pk, client_id=deposit.client_id, topup_id=deposit.topup_id, network=network.code,
         tx_hash=deposit.tx_hash, units=deposit.amount,
     ))  # fmt: skip
-    return deposit
 
 
 def _deposit_refresh(
@@ -151,36 +167,67 @@ def deposit_observe(
     head: int | None,
     block_time: datetime | None = None,
     now: datetime | None = None,
+    credit: bool = True,
 ) -> Deposit | None:
-    """Record or refresh a transfer to one of our addresses; ``None`` if it is not ours to credit."""
-    if not _is_official(network, transfer):
+    """Record or refresh a transfer to one of our addresses; ``None`` if it is not ours to credit.
+
+    With ``credit`` (the default) a transfer with enough confirmations is confirmed and credited in
+    the same transaction; the scanner passes ``credit=False`` and hands crediting to its task."""
+    if not is_official(network, transfer):
         return None
     address = DepositAddress.objects.filter(family=network.family, address=transfer.recipient).first()
     if address is None:
         return None
-    topup = _deposit_topup(address, network)
+    topup = deposit_topup(address, network)
     if topup is not None:
         topup = topup_lock(topup.pk)  # every deposit change of one top-up queues on this lock
     deposit = _deposit_get_or_create(network, transfer, address, topup, now or timezone.now())
+    deposit.network = network
     _deposit_refresh(deposit, transfer, head, _block_time(transfer, block_time))
+    if credit:
+        _advance(deposit, topup, block_hash=deposit.block_hash)
     if topup is not None:
-        topup_settle(topup, reason=f"payment {transfer.tx_hash} seen")
-    if deposit.status == D.PENDING and deposit.confirmations >= network.confirmations:
-        deposit_confirm(deposit=deposit)
+        topup_settle(topup, reason=f"payment {transfer.tx_hash} {deposit.status}")
     return deposit
 
 
+def _locked(deposit_id: int) -> tuple[Deposit, TopUp | None]:
+    """The deposit and its top-up, row-locked in the order every deposit service uses (top-up first)."""
+    topup_id = Deposit.objects.values_list("topup_id", flat=True).get(pk=deposit_id)
+    topup = topup_lock(topup_id) if topup_id is not None else None
+    deposit = Deposit.objects.select_for_update(of=("self",)).select_related("network").get(pk=deposit_id)
+    return deposit, topup
+
+
+def _advance(deposit: Deposit, topup: TopUp | None, *, block_hash: str) -> None:
+    """On locked rows: confirm a pending deposit of ``block_hash`` with enough confirmations, then
+    credit a confirmed one (or record why it is not credited)."""
+    enough = deposit.confirmations >= deposit.network.confirmations
+    if deposit.status == D.PENDING and block_hash and deposit.block_hash == block_hash and enough:
+        now = timezone.now()
+        deposit_transition(deposit, to=D.CONFIRMED, reason="enough confirmations", confirmed_at=now)
+    if deposit.status != D.CONFIRMED:
+        return
+    reason = _unapplied_reason(deposit, topup)
+    if reason or topup is None:
+        deposit_transition(deposit, to=D.UNAPPLIED, reason=f"not credited: {reason}", unapplied_reason=reason)
+    else:
+        _credit(deposit, topup)
+
+
 @transaction.atomic
-def deposit_confirm(*, deposit: Deposit) -> Deposit:
-    """``pending -> confirmed``, then credit. Repeating it changes nothing."""
-    if deposit.topup_id is not None:
-        topup_lock(deposit.topup_id)
-    deposit = Deposit.objects.select_for_update().get(pk=deposit.pk)
-    if deposit.status == D.PENDING:
-        deposit_transition(
-            deposit, to=D.CONFIRMED, reason="enough confirmations", confirmed_at=timezone.now()
-        )
-    return topup_credit(deposit=deposit)
+def deposit_credit(*, deposit_id: int, block_hash: str = "") -> Deposit:
+    """Move one deposit as far as it can go, in one short transaction; idempotent.
+
+    ``block_hash`` is the block the scanner found the deposit in, still on the chain with enough
+    confirmations; a pending deposit is confirmed only if it is still recorded in that block. An
+    empty ``block_hash`` confirms nothing (a first sighting: the top-up only moves to
+    ``confirming``). A confirmed deposit is credited; the top-up is settled once."""
+    deposit, topup = _locked(deposit_id)
+    _advance(deposit, topup, block_hash=block_hash)
+    if topup is not None:
+        topup_settle(topup, reason=f"deposit {deposit.pk} {deposit.status}")
+    return deposit
 
 
 def _arrived_at(deposit: Deposit) -> datetime:
@@ -266,18 +313,13 @@ def _credit(deposit: Deposit, topup: TopUp) -> None:
 @transaction.atomic
 def topup_credit(*, deposit: Deposit) -> Deposit:
     """Credit a confirmed deposit once (or record why it is not credited); idempotent."""
-    topup = topup_lock(deposit.topup_id) if deposit.topup_id is not None else None
-    deposit = Deposit.objects.select_for_update(of=("self",)).select_related("network").get(pk=deposit.pk)
-    if deposit.status != D.CONFIRMED:
-        return deposit
-    reason = _unapplied_reason(deposit, topup)
-    if reason or topup is None:
-        deposit_transition(deposit, to=D.UNAPPLIED, reason=f"not credited: {reason}", unapplied_reason=reason)
-    else:
-        _credit(deposit, topup)
+    locked, topup = _locked(deposit.pk)
+    if locked.status != D.CONFIRMED:
+        return locked
+    _advance(locked, topup, block_hash="")
     if topup is not None:
-        topup_settle(topup, reason=f"deposit {deposit.pk} {deposit.status}")
-    return deposit
+        topup_settle(topup, reason=f"deposit {locked.pk} {locked.status}")
+    return locked
 
 
 @transaction.atomic
@@ -287,9 +329,7 @@ def deposit_reorg(*, deposit: Deposit, reason: str = "its block was orphaned") -
     A credited deposit cannot be un-credited here: that is a deep reorg, handled by the scanner's
     reversal path with an operator alert.
     """
-    if deposit.topup_id is not None:
-        topup_lock(deposit.topup_id)
-    deposit = Deposit.objects.select_for_update().get(pk=deposit.pk)
+    deposit, topup = _locked(deposit.pk)
     if deposit.status in (D.REORGED, D.FAILED):
         return deposit
     if deposit.status in (D.CREDITED, D.REVERSED):
@@ -297,8 +337,8 @@ def deposit_reorg(*, deposit: Deposit, reason: str = "its block was orphaned") -
             "This deposit was already credited; a deeper reorg needs a reversal.", code="deep_reorg"
         )
     deposit_transition(deposit, to=D.REORGED, reason=reason, confirmations=0)
-    if deposit.topup_id is not None:
-        topup_settle(topup_lock(deposit.topup_id), reason=f"deposit {deposit.pk} reorged")
+    if topup is not None:
+        topup_settle(topup, reason=f"deposit {deposit.pk} reorged")
     return deposit
 
 

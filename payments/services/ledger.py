@@ -15,6 +15,8 @@ System accounts (deposits clearing, revenue, ...) take part in every posting of 
 Keeping a running balance on them would make one row that every worker must lock: all postings
 would queue behind each other. They never need a balance check (they may go negative), so they
 carry no running balance; their balance is the sum of their entries (``system_balance``).
+``system_account`` remembers each one per process (after the transaction that found it committed),
+which saves a query on every posting.
 
 Everything happens in one database transaction; a failure leaves nothing behind. The named services
 (``ledger_credit``, ``ledger_reverse``) and those in ``holds.py`` and ``charges.py`` build lines
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from nexora.accounts.models import ClientProfile
 from nexora.common.errors import Conflict, InsufficientFunds, ValidationFailed
@@ -58,14 +60,30 @@ class Posting:
     created: bool
 
 
+# System accounts are created once and never deleted: each process remembers them. An account is
+# remembered only once the transaction that read or created it committed, so a rolled-back creation
+# never leaves a row id behind that does not exist.
+_system_accounts: dict[tuple[str, str, str], LedgerAccount] = {}
+
+
 def system_account(code: str, currency: str) -> LedgerAccount:
+    key = (str(connection.settings_dict.get("NAME")), code, currency)
+    cached = _system_accounts.get(key)
+    if cached is not None:
+        return cached
     account, _ = LedgerAccount.objects.get_or_create(
         kind=AccountKind.SYSTEM,
         system_code=code,
         currency=currency,
         defaults={"allow_negative": True},
     )
+    transaction.on_commit(lambda: _system_accounts.setdefault(key, account))
     return account
+
+
+def system_accounts_forget() -> None:
+    """Forget the remembered system accounts (tests and benchmarks that recreate the database)."""
+    _system_accounts.clear()
 
 
 def client_accounts(client: ClientProfile, currency: str) -> tuple[LedgerAccount, LedgerAccount]:

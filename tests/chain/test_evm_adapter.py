@@ -438,8 +438,12 @@ def test_a_scan_is_one_batched_post(chain: Anvil, tokens: dict[str, ChecksumAddr
     assert len(requests) == 1
     body = orjson.loads(requests[0].content)
     methods = [call["method"] for call in body]
-    assert methods == ["eth_blockNumber"] + ["eth_getBlockByNumber"] * 10 + ["eth_getLogs"]
-    assert body[-1]["params"][0]["topics"][0] == TRANSFER_TOPIC
+    assert methods == ["eth_blockNumber"] + ["eth_getBlockByNumber"] * 10 + ["eth_getLogs"] * 2
+    # The official token's transfers by contract (matched locally), then the look-alikes' by recipient.
+    by_contract, by_recipient = body[-2]["params"][0], body[-1]["params"][0]
+    assert (by_contract["address"], by_contract["topics"]) == (usdt, [TRANSFER_TOPIC])
+    assert "address" not in by_recipient
+    assert by_recipient["topics"] == [TRANSFER_TOPIC, None, ["0x" + "0" * 24 + to[2:].lower()]]
 
 
 def test_native_scan_asks_receipts_in_a_second_batch_only_for_matches(chain: Anvil) -> None:

@@ -1016,28 +1016,28 @@ def test_a_scanner_killed_mid_range_rolls_back_and_a_restart_credits_each_once(
     topups = [new_topup(client, rig) for client in clients]
     for topup in topups:
         rig.pay(topup.address.address, topup.crypto_amount)
-    rig.chain.mine(CONFIRMATIONS)  # every payment is confirmed when first seen: credited inside the range
+    rig.chain.mine(CONFIRMATIONS)  # every payment is confirmed when first seen: due inside the range
     cursor, blocks = rig.cursor(), stored_blocks(rig)
-    observe, calls = scanner.deposit_observe, []
+    record, inside = scanner.deposits_record, []
 
-    def dying_observe(**kwargs: Any) -> Deposit | None:
-        calls.append(kwargs["transfer"].tx_hash)
-        if len(calls) == 3:
-            raise Killed
-        return observe(**kwargs)
+    def dying_record(**kwargs: Any) -> Any:
+        record(**kwargs)
+        inside.append((Deposit.objects.count(), ScanCursor.objects.get().height))
+        raise Killed  # after the deposits and the cursor were written, before the blocks
 
-    monkeypatch.setattr(scanner, "deposit_observe", dying_observe)
+    monkeypatch.setattr(scanner, "deposits_record", dying_record)
     with pytest.raises(Killed):
         rig.scan(rig.adapter())
 
-    assert len(calls) == 3  # two payments were recorded and credited before the crash ...
+    # The three payments were recorded and the cursor moved inside the range transaction ...
+    assert inside == [(3, rig.chain.block_number())]
     assert (rig.cursor(), stored_blocks(rig)) == (cursor, blocks)  # ... and all of it rolled back
     assert (Deposit.objects.count(), LedgerTransaction.objects.count()) == (0, 0)
     assert [outcome(c, t) for c, t in zip(clients, topups, strict=True)] == [
         expect(status="awaiting_payment")
     ] * 3
 
-    monkeypatch.setattr(scanner, "deposit_observe", observe)
+    monkeypatch.setattr(scanner, "deposits_record", record)
     rig.settle()
     every = ("credited",) * 3
     assert [outcome(c, t) for c, t in zip(clients, topups, strict=True)] == [paid_in_full(deposits=every)] * 3
