@@ -48,6 +48,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from aml.api.urls import urlpatterns as aml_urlpatterns
 from nexora.accounts.models import ClientProfile, User
 from nexora.accounts.roles import COMPLIANCE_OFFICER
 from nexora.wsgi import application
@@ -247,4 +248,5 @@ def _openapi_path(route: str) -> str:
 
 def test_schema_covers_every_api_route() -> None:
     """Every route of /api/v1/ is an operation of the served schema, so the fuzzing above reaches it."""
-    assert {_openapi_path(str(p.pattern)) for p in urlpatterns} == set(schema.raw_schema["paths"])
+    routes = [*urlpatterns, *aml_urlpatterns]
+    assert {_openapi_path(str(p.pattern)) for p in routes} == set(schema.raw_schema["paths"])

@@ -44,6 +44,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ADMIN: ["accounts.*", "payments.*", "aml.*", "common.*", "authtoken.*"],
 }
 
+# --- AML engine: assessments, draft rule sets, KYC levels, snoozes (officers); publishing (leads).
+# Support does not read assessments: rule names and scores stay with compliance (no tipping-off).
+_AML_OFFICER = [
+    "aml.view_assessment",
+    "aml.view_ruleoutcome",
+    "aml.view_ruleset",
+    "aml.edit_ruleset",
+    "aml.view_clientverification",
+    "aml.change_kyc_level",
+    "aml.snooze_rule",
+]
+ROLE_PERMISSIONS[COMPLIANCE_OFFICER] = [*ROLE_PERMISSIONS[COMPLIANCE_OFFICER], *_AML_OFFICER]
+ROLE_PERMISSIONS[COMPLIANCE_LEAD] = [*ROLE_PERMISSIONS[COMPLIANCE_LEAD], *_AML_OFFICER, "aml.publish_ruleset"]
+
 
 def _resolve(spec: str) -> list[Permission]:
     app_label, codename = spec.split(".", 1)
