@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "nexora.accounts",
     "payments",
     "aml",
+    "aml.sanctions",
     "aml.cases",
 ]
 
@@ -227,6 +228,10 @@ NEXORA_BINANCE_USDT_AS_USD = env.bool("NEXORA_BINANCE_USDT_AS_USD", default=Fals
 NEXORA_TOPUP_MAX_AMOUNT = env.str("NEXORA_TOPUP_MAX_AMOUNT", default="10000.00")
 NEXORA_TOPUP_MAX_OPEN = env.int("NEXORA_TOPUP_MAX_OPEN", default=10)
 NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
+
+# --- Sanctions lists (aml.sanctions) ----------------------------------------------------------
+# How often (seconds) a process checks for a newer sanctions import or a deny-list change.
+NEXORA_SANCTIONS_RECHECK_SECONDS = env.float("NEXORA_SANCTIONS_RECHECK_SECONDS", default=5.0)
 
 LOGGING = {
     "version": 1,

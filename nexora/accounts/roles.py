@@ -58,6 +58,17 @@ _AML_OFFICER = [
 ROLE_PERMISSIONS[COMPLIANCE_OFFICER] = [*ROLE_PERMISSIONS[COMPLIANCE_OFFICER], *_AML_OFFICER]
 ROLE_PERMISSIONS[COMPLIANCE_LEAD] = [*ROLE_PERMISSIONS[COMPLIANCE_LEAD], *_AML_OFFICER, "aml.publish_ruleset"]
 
+# Sanctions lists (aml.sanctions): both compliance roles read the listings and keep the deny list.
+_SANCTIONS = [
+    "sanctions.view_sanctionsimport",
+    "sanctions.view_sanctionedaddress",
+    "sanctions.view_denylistentry",
+    "sanctions.manage_denylist",
+]
+for _role in (COMPLIANCE_OFFICER, COMPLIANCE_LEAD):
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_SANCTIONS]
+ROLE_PERMISSIONS[ADMIN] = [*ROLE_PERMISSIONS[ADMIN], "sanctions.*"]
+
 
 def _resolve(spec: str) -> list[Permission]:
     app_label, codename = spec.split(".", 1)
