@@ -73,6 +73,13 @@ def ruleset_in_force(*, seen: tuple[int | None, datetime | None] | None = None) 
     return _in_force
 
 
+def ruleset_in_force_checked() -> CompiledRuleSet:
+    """The published rule set, checked against the database first (one query): for paths that do
+    not run the history query (the engine-failure fallback)."""
+    row = RuleSet.objects.filter(status=RuleSetStatus.PUBLISHED).values_list("id", "published_at").first()
+    return ruleset_in_force(seen=row or (None, None))
+
+
 def ruleset_compile(ruleset: RuleSet) -> CompiledRuleSet:
     """Any version (a draft for a backtest) in the engine's form; raises if its params are invalid."""
     return CompiledRuleSet(ruleset.pk, ruleset.version, ruleset.published_at, params_parse(ruleset.params))
@@ -233,7 +240,7 @@ def assessment_engine_failed(*, subject: Subject, failure: BaseException) -> Ass
     """When scoring itself failed (not one rule: the engine), still leave a record a human sees:
     an assessment with one ``engine`` error outcome, decided ``review``, in the client's case."""
     with transaction.atomic():
-        ruleset = ruleset_in_force()
+        ruleset = ruleset_in_force_checked()
         reason = f"The engine could not score this subject: {type(failure).__name__}: {failure}"[:500]
         run = RuleRun(len(RULES), "engine", error(reason), False, 0)
         evaluation = Evaluation(

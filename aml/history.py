@@ -46,7 +46,7 @@ SOURCE_CLIENTS_CAP = 100
 _CHANGE_REFS = "(subject_ref LIKE %(ref_payout)s OR subject_ref LIKE %(ref_email)s)"
 
 _COMMON = """
-    p.created_at AS account_created_at, p.status AS account_status,
+    p.created_at AS account_created_at, p.status AS account_status, p.currency AS account_currency,
     coalesce((SELECT level FROM aml_clientverification WHERE client_id = p.id), 'unverified') AS kyc_level,
     (SELECT id FROM aml_ruleset WHERE status = 'published') AS ruleset_id,
     (SELECT published_at FROM aml_ruleset WHERE status = 'published') AS ruleset_published_at,
@@ -268,7 +268,8 @@ def history_features(
         found = cursor.fetchone()
     if found is None:
         raise LookupError(f"client #{subject.client_id} does not exist")
-    r = _Row(dict(zip(names, found, strict=True)), subject.currency)
+    row = dict(zip(names, found, strict=True))
+    r = _Row(row, row["account_currency"])  # sums are in the account currency
     level = r.row["kyc_level"]
     limits = params.kyc.get(level) or params.kyc["unverified"]
     fields: dict[str, Any] = {

@@ -130,7 +130,7 @@ def ruleset_draft_update(*, ruleset: RuleSet, actor: Any, params: Mapping[str, A
     if changes:
         RuleSet.objects.filter(pk=draft.pk).update(params=merged, updated_at=timezone.now())
         RuleSetEdit.objects.create(ruleset=draft, actor=actor, changes=changes)
-        draft.params = merged
+        draft.params = ruleset.params = merged  # the caller's instance is not left stale
     return draft
 
 

@@ -24,7 +24,7 @@ from aml.rules.wording import ordinal
     "account_change_burst",
     "Many account changes in 24 h",
     subjects={ACCOUNT_CHANGE},
-    points=25,
+    points=40,
     min_changes=IntParam(3, low=2, high=100, help="changes in 24 h"),
 )
 def RULE(subject: Subject, features: Features, params: Mapping[str, Any]) -> RuleResult:

@@ -50,6 +50,7 @@ class Subject:
     late: bool = False
     field: str = ""
     detail: str = ""
+    cause: str = ""  # why it is screened again (e.g. "sanctions import #12"); "" for the event
 
     def facts(self) -> dict[str, Any]:
         """JSON-safe facts, stored on the assessment so a backtest can re-score it later."""
@@ -68,6 +69,7 @@ class Subject:
             "late": self.late,
             "field": self.field,
             "detail": self.detail,
+            "cause": self.cause,
         }
 
     @classmethod
@@ -87,6 +89,7 @@ class Subject:
             late=bool(facts.get("late")),
             field=facts.get("field", ""),
             detail=facts.get("detail", ""),
+            cause=facts.get("cause", ""),
         )
 
 

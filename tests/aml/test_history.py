@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from aml.engine import features_for, ruleset_in_force
+from aml.engine import features_for, ruleset_in_force_checked
 from aml.history import history_features
 from aml.models import ClientVerification, RuleSet
 from aml.rules.base import CHARGE, DEPOSIT, PAYOUT, Subject
@@ -40,7 +40,7 @@ def test_deposit_windows_sums_largest_sources_and_bands(setup, make_client):
         history_deposit(client, network, amount=amount, at=now - timedelta(hours=hours), sender=sender)
     history_deposit(make_client(), network, amount="10.00", at=now - timedelta(days=3), sender=SENDER)
     f = history_features(
-        subject=subject(client, amount="100.00", at=now), params=ruleset_in_force().params
+        subject=subject(client, amount="100.00", at=now), params=ruleset_in_force_checked().params
     ).features
     assert (f.topups_24h, f.topups_30d, f.topups_91d) == (2, 4, 5)
     assert (f.topup_sum_24h, f.topup_sum_30d, f.topup_sum_91d) == (
@@ -69,7 +69,7 @@ def test_band_follows_the_clients_kyc_level(setup):
     now = timezone.now()
     history_deposit(client, network, amount="950.00", at=now - timedelta(days=1))
     history_deposit(client, network, amount="9500.00", at=now - timedelta(days=2))
-    params = ruleset_in_force().params
+    params = ruleset_in_force_checked().params
     assert history_features(subject=subject(client, at=now), params=params).features.structuring_band_30d == 1
     ClientVerification.objects.create(client=client, level="basic")
     basic = history_features(subject=subject(client, at=now), params=params).features
@@ -89,7 +89,7 @@ def test_as_of_and_exclusion_make_the_past_reproducible(setup):
     earlier = history_deposit(client, network, amount="10.00", at=now - timedelta(hours=3))
     itself = history_deposit(client, network, amount="20.00", at=now - timedelta(hours=1))
     history_deposit(client, network, amount="30.00", at=now)  # after as_of: not history
-    params = ruleset_in_force().params
+    params = ruleset_in_force_checked().params
     f = history_features(subject=subject(client, at=now - timedelta(minutes=30)), params=params,
                          exclude_deposit=itself.pk).features  # fmt: skip
     assert (f.topups_24h, f.topup_sum_24h, f.last_topup_at) == (1, Decimal("10.00"), earlier.credited_at)
@@ -99,7 +99,7 @@ def test_quote_of_the_topup_being_paid(setup):
     client, _ = setup
     topup = topup_create(client=client, network_code="usdt-erc20", amount="50.00").topup
     f = history_features(
-        subject=subject(client, topup_id=topup.pk, units=1), params=ruleset_in_force().params
+        subject=subject(client, topup_id=topup.pk, units=1), params=ruleset_in_force_checked().params
     )
     assert (f.features.topup_quoted_units, f.features.topup_prior_units) == (50_000_000, 0)
 
@@ -111,7 +111,7 @@ def test_charges_and_spending_since_the_first_recent_topup(setup):
     history_charge(client, amount="12.00", at=now - timedelta(hours=50))  # before the top-up: not "since"
     history_charge(client, amount="20.00", at=now - timedelta(hours=10))
     history_charge(client, amount="30.00", at=now - timedelta(days=100))  # outside 91 days
-    params = ruleset_in_force().params
+    params = ruleset_in_force_checked().params
     charges = history_features(subject=subject(client, kind=CHARGE, at=now), params=params).features
     assert (charges.charges_91d, charges.charge_sum_91d, charges.charge_max_91d) == (
         2,
@@ -124,9 +124,10 @@ def test_charges_and_spending_since_the_first_recent_topup(setup):
     assert payout.first_topup_72h_at == now - timedelta(hours=40)
 
 
-def test_one_query_per_assessment_and_the_published_version_is_noticed(setup):
+def test_one_query_per_assessment_and_the_published_version_is_noticed(setup, settings):
     client, _ = setup
-    ruleset_in_force()  # warm the per-process cache
+    settings.NEXORA_SANCTIONS_RECHECK_SECONDS = 3600
+    features_for(subject=subject(client))  # per-process caches: the rule set, the lists' snapshot
     with CaptureQueriesContext(connection) as queries:
         features_for(subject=subject(client))
     assert len(queries) == 1

@@ -425,7 +425,7 @@ def test_account_change_burst():
     )
     assert outcome(run("account_change_burst", change, features(account_changes_24h=2))) == (
         "hit",
-        25,
+        40,
         "3rd account change in 24 h (threshold 3).",
     )
     assert run("account_change_burst", change, features(account_changes_24h=0)).outcome == "no_hit"
