@@ -14,7 +14,8 @@ benchmark call it). Inside one transaction (a savepoint when payments' own trans
 4. the decision: a sanctions hit bypasses the score (``freeze``, ``sanctions_hit``); otherwise
    the bands (``review`` / ``freeze`` thresholds of the rule set); a rule in ``error`` never counts
    as clean, so an ``allow`` with an error becomes ``review``;
-5. the assessment and its outcomes are inserted (the outcomes in one bulk insert), immutable;
+5. the assessment and its outcomes are inserted (``aml.recording``: one statement on PostgreSQL),
+   immutable;
 6. anything but ``allow``: the client's row is locked first (the same order as payments' charge
    path, so a charge and a deposit cannot deadlock on profile and case), ``freeze`` freezes the
    account (``account_freeze``), and the assessment opens or joins the client's case.
@@ -36,8 +37,9 @@ from django.db import transaction
 from aml.cases.services import case_open_or_join
 from aml.history import History, history_features
 from aml.lists import lookups_for
-from aml.models import Assessment, AssessmentTrigger, Decision, Outcome, RuleOutcome, RuleSet, RuleSetStatus
+from aml.models import Assessment, AssessmentTrigger, Decision, Outcome, RuleSet, RuleSetStatus
 from aml.params import ParsedParams, params_parse
+from aml.recording import OutcomeRow, assessment_record
 from aml.rules import RULES, SANCTIONS_RULE
 from aml.rules.base import Features, Rule, RuleResult, Subject, error
 from aml.rulesets import ruleset_seed_default
@@ -183,34 +185,17 @@ def features_for(
 
 
 def _store(subject: Subject, ruleset: CompiledRuleSet, evaluation: Evaluation, trigger: str) -> Assessment:
-    assessment = Assessment.objects.create(
-        subject_type=subject.type,
-        subject_ref=subject.ref,
-        client_id=subject.client_id,
-        ruleset_id=ruleset.id,
-        trigger=trigger,
-        amount=subject.amount,
-        currency=subject.currency,
-        score=evaluation.score,
-        decision=evaluation.decision,
-        sanctions_hit=evaluation.sanctions_hit,
-        summary=evaluation.summary,
-        facts=subject.facts(),
-    )
-    RuleOutcome.objects.bulk_create(
-        RuleOutcome(
-            assessment=assessment,
-            rule=run.rule,
-            outcome=run.result.outcome,
-            points=run.points,
-            snoozed=run.snoozed,
-            reason=run.result.reason,
-            data=jsonable(run.result.data),
-            position=run.position,
-        )
+    rows = [
+        OutcomeRow(run.rule, run.result.outcome, run.points, run.snoozed, run.result.reason,
+                   jsonable(run.result.data), run.position)
         for run in evaluation.runs
-    )
-    return assessment
+    ]  # fmt: skip
+    return assessment_record(
+        rows=rows, subject_type=subject.type, subject_ref=subject.ref, client_id=subject.client_id,
+        ruleset_id=ruleset.id, trigger=trigger, amount=subject.amount, currency=subject.currency,
+        score=evaluation.score, decision=evaluation.decision, sanctions_hit=evaluation.sanctions_hit,
+        summary=evaluation.summary, facts=subject.facts(),
+    )  # fmt: skip
 
 
 def assessment_act(*, assessment: Assessment) -> None:

@@ -22,9 +22,11 @@ scores a live event, a backtest and a re-screen "as of" the original time. The i
 it are in ``payments`` migration ``0006_aml_indexes`` (deposits by client and credit time,
 deposits by source address).
 
-The SQL is portable between PostgreSQL and the SQLite demo database (aggregate ``FILTER`` and
-no casts); values coming back from SQLite (text timestamps, float sums) are normalised here, sums
-quantized to the currency's quantum as ``payments.selectors.ledger.exact_sum`` does.
+On PostgreSQL each statement is prepared once per connection (``aml.sql``): planning it costs
+more than running it. The SQL is portable between PostgreSQL and the SQLite demo database
+(aggregate ``FILTER`` and no casts); values coming back from SQLite (text timestamps, float sums)
+are normalised here, sums quantized to the currency's quantum as
+``payments.selectors.ledger.exact_sum`` does.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from django.utils.dateparse import parse_datetime
 
 from aml.params import KYC_LEVELS, ParsedParams
 from aml.rules.base import ACCOUNT_CHANGE, CHARGE, DEPOSIT, PAYOUT, Features, Subject
+from aml.sql import run
 from nexora.common.money import currency_quantum
 
 SOURCE_CLIENTS_CAP = 100
@@ -263,7 +266,9 @@ def history_features(
 ) -> History:
     """The client's history as of ``subject.at`` (list look-ups are added by the engine)."""
     with connection.cursor() as cursor:
-        cursor.execute(_sql(subject.type), _bind(subject, params, exclude_deposit))
+        run(
+            cursor, f"aml_history_{subject.type}", _sql(subject.type), _bind(subject, params, exclude_deposit)
+        )
         names = [col[0] for col in cursor.description]
         found = cursor.fetchone()
     if found is None:
@@ -306,7 +311,12 @@ class KycSnapshot:
 def kyc_snapshot(*, client_id: int, currency: str, as_of: datetime) -> KycSnapshot:
     """The client's level and credited top-ups of the 30 days before ``as_of``, in one query."""
     with connection.cursor() as cursor:
-        cursor.execute(_KYC_SNAPSHOT, {"client": client_id, "since": as_of - timedelta(days=30)})
+        run(
+            cursor,
+            "aml_kyc_snapshot",
+            _KYC_SNAPSHOT,
+            {"client": client_id, "since": as_of - timedelta(days=30)},
+        )
         level, credited, ruleset_id, published_at = cursor.fetchone()
     r = _Row({"credited": credited}, currency)
     return KycSnapshot(level, r.money("credited") or Decimal(0), (ruleset_id, _time(published_at)))

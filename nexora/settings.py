@@ -229,6 +229,10 @@ NEXORA_TOPUP_MAX_AMOUNT = env.str("NEXORA_TOPUP_MAX_AMOUNT", default="10000.00")
 NEXORA_TOPUP_MAX_OPEN = env.int("NEXORA_TOPUP_MAX_OPEN", default=10)
 NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
 
+# --- AML engine ---------------------------------------------------------------------------------
+# Prepare the engine's hot-path SQL once per PostgreSQL connection (off behind a transaction-mode pooler).
+NEXORA_AML_PREPARED_SQL = env.bool("NEXORA_AML_PREPARED_SQL", default=True)
+
 # --- Sanctions lists (aml.sanctions) ----------------------------------------------------------
 # How often (seconds) a process checks for a newer sanctions import or a deny-list change.
 NEXORA_SANCTIONS_RECHECK_SECONDS = env.float("NEXORA_SANCTIONS_RECHECK_SECONDS", default=5.0)
