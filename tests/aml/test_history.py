@@ -139,3 +139,16 @@ def test_one_query_per_assessment_and_the_published_version_is_noticed(setup, se
     with CaptureQueriesContext(connection) as queries:
         _, compiled = features_for(subject=subject(client))
     assert compiled.id == newer.pk and len(queries) == 3  # history, reload, history again
+
+
+def test_the_plain_statement_answers_like_the_prepared_one(setup, settings):
+    client, network = setup
+    now = timezone.now()
+    for hours, amount in [(2, "950.00"), (30, "99.50"), (24 * 40, "10.00")]:
+        history_deposit(client, network, amount=amount, at=now - timedelta(hours=hours))
+    params = ruleset_in_force_checked().params
+    prepared = history_features(subject=subject(client, at=now), params=params).features
+    settings.NEXORA_AML_PREPARED_SQL = False
+    with CaptureQueriesContext(connection) as queries:
+        plain = history_features(subject=subject(client, at=now), params=params).features
+    assert queries[0]["sql"].startswith("SELECT") and plain == prepared
