@@ -12,7 +12,9 @@ one statement built from fragments, with only the fragments the subject type nee
   (the client's level is picked afterwards: no parameter-typed CASE), previous and first top-up,
   the quote of the top-up being paid and what earlier payments already brought to it;
 * how many other clients the source address funded (capped at ``SOURCE_CLIENTS_CAP``, so an
-  exchange's hot wallet costs the same as anyone's), as a scalar subquery on its own index;
+  exchange's hot wallet costs the same as anyone's), as a scalar subquery on its own index (the
+  ``sender <> ''`` repeats the partial index's predicate: without it a generic plan of the prepared
+  statement cannot use the index and scans the table);
 * charges: counts, sums and largest of 91 days, what was spent since the first top-up of the
   last 72 h, the last charge; account changes (from the assessments of ``account_change``
   subjects that were let through).
@@ -88,8 +90,9 @@ _DEPOSIT_POINTS = """
     (SELECT created_at FROM payments_charge WHERE client_id = p.id AND created_at < %(as_of)s
         ORDER BY created_at DESC LIMIT 1) AS last_charge_at,
     CASE WHEN %(sender)s = '' THEN NULL ELSE (SELECT count(*) FROM (
-        SELECT DISTINCT client_id FROM payments_deposit WHERE sender = %(sender)s AND client_id <> p.id
-            AND credited_at < %(as_of)s LIMIT {cap}) AS funded) END AS source_other_clients,
+        SELECT DISTINCT client_id FROM payments_deposit WHERE sender = %(sender)s AND sender <> ''
+            AND client_id <> p.id AND credited_at < %(as_of)s LIMIT {cap}) AS funded) END
+        AS source_other_clients,
     (SELECT crypto_amount FROM payments_topup WHERE id = %(topup)s) AS topup_quoted_units,
     (SELECT coalesce(sum(amount), 0) FROM payments_deposit WHERE topup_id = %(topup)s
         AND status = 'credited' AND id <> %(exclude)s) AS topup_prior_units

@@ -3,7 +3,7 @@
 Every screening writes one ``Assessment`` row and one ``RuleOutcome`` per rule that ran (about 15
 for a deposit). Through the ORM that is an INSERT, a bulk INSERT and their Python overhead; on the
 engine's hot path (target 500 assessments/s, see ``bench/aml.py``) it is one prepared statement
-(``aml.sql``): a data-modifying CTE inserts the assessment and, from parallel arrays, all of its
+(``aml.sql``): a data-modifying CTE inserts the assessment and, from one JSON array, all of its
 outcomes, and returns the new id. Both tables stay append-only (their triggers only refuse UPDATE
 and DELETE). On SQLite (the embedded demo) the ORM writes the same rows.
 """
@@ -32,9 +32,8 @@ WITH a AS (
 ), o AS (
     INSERT INTO aml_ruleoutcome (assessment_id, rule, outcome, points, snoozed, reason, data, position)
     SELECT a.id, r.rule, r.outcome, r.points, r.snoozed, r.reason, r.data, r.position
-    FROM a, unnest(%(rules)s::text[], %(outcomes)s::text[], %(points)s::int[], %(snoozed)s::bool[],
-                   %(reasons)s::text[], %(data)s::jsonb[], %(positions)s::int[])
-         AS r(rule, outcome, points, snoozed, reason, data, position)
+    FROM a, jsonb_to_recordset(%(rows)s::jsonb)
+         AS r(rule text, outcome text, points int, snoozed bool, reason text, data jsonb, position int)
 )
 SELECT id FROM a
 """
@@ -58,12 +57,8 @@ def _orm(fields: dict[str, Any], rows: Sequence[OutcomeRow]) -> Assessment:
 
 
 def _one_statement(fields: dict[str, Any], rows: Sequence[OutcomeRow]) -> Assessment:
-    values = {
-        **fields, "facts": json.dumps(fields["facts"]), "rules": [r.rule for r in rows],
-        "outcomes": [r.outcome for r in rows], "points": [r.points for r in rows],
-        "snoozed": [r.snoozed for r in rows], "reasons": [r.reason for r in rows],
-        "data": [json.dumps(r.data) for r in rows], "positions": [r.position for r in rows],
-    }  # fmt: skip
+    # The outcomes travel as one JSON document (cheaper to send than one array per column).
+    values = {**fields, "facts": json.dumps(fields["facts"]), "rows": json.dumps([r.__dict__ for r in rows])}
     with connection.cursor() as cursor:
         run(cursor, "aml_assessment_insert", _INSERT, values)
         (pk,) = cursor.fetchone()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -30,19 +31,39 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _prepared: WeakKeyDictionary[Any, set[str]] = WeakKeyDictionary()
 
 
-def _numbered(sql: str, names: list[str]) -> str:
-    position = {name: index for index, name in enumerate(names, start=1)}
-    return _PLACEHOLDER.sub(lambda m: f"${position[m[1]]}", sql)
+@dataclass(frozen=True)
+class _Statement:
+    names: tuple[str, ...]  # the parameters in ``$n`` order
+    prepare: str
+    execute: str
+
+
+_statements: dict[str, _Statement] = {}
+
+
+def _statement(name: str, sql: str, values: Mapping[str, Any]) -> _Statement:
+    """The PREPARE and EXECUTE texts of ``name``, worked out once per process."""
+    found = _statements.get(name)
+    if found is None:
+        names = tuple(n for n in values if f"%({n})s" in sql)  # an unused parameter would have no type
+        position = {n: index for index, n in enumerate(names, start=1)}
+        numbered = _PLACEHOLDER.sub(lambda m: f"${position[m[1]]}", sql)
+        found = _Statement(
+            names, f"PREPARE {name} AS {numbered}", f"EXECUTE {name} ({', '.join(['%s'] * len(names))})"
+        )
+        _statements[name] = found
+    return found
 
 
 def run(cursor: Any, name: str, sql: str, values: Mapping[str, Any]) -> None:
-    """Execute ``sql`` with ``values`` on ``cursor``, as the prepared statement ``name`` where possible."""
+    """Execute ``sql`` with ``values`` on ``cursor``, as the prepared statement ``name`` where possible.
+    One ``name`` always stands for one ``sql`` text."""
     if connection.vendor != "postgresql" or not settings.NEXORA_AML_PREPARED_SQL:
         cursor.execute(sql, values)
         return
-    names = [n for n in values if f"%({n})s" in sql]  # an unused parameter would have no type
+    statement = _statement(name, sql, values)
     done = _prepared.setdefault(connection.connection, set())
     if name not in done:
-        cursor.execute(f"PREPARE {name} AS {_numbered(sql, names)}")
+        cursor.execute(statement.prepare)
         done.add(name)
-    cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(names))})", [values[n] for n in names])
+    cursor.execute(statement.execute, [values[n] for n in statement.names])
