@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import date, datetime
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -152,42 +151,29 @@ def evaluate(*, subject: Subject, features: Features, ruleset: CompiledRuleSet) 
     return Evaluation(done, score, decision, sanctions, _summary(decision, score, done, ruleset.version))
 
 
-def jsonable(value: Any) -> Any:
-    """Rule data as JSON: Decimals as strings (exact), times as ISO 8601."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def features_for(
     *, subject: Subject, ruleset: CompiledRuleSet | None = None, exclude_deposit: int | None = None
 ) -> tuple[Features, CompiledRuleSet]:
     """History and look-ups for ``subject``; with no ``ruleset``, the one in force (reloaded if the
     history query shows that another version was published since the cache was filled)."""
     compiled = ruleset or ruleset_in_force()
+    found = lookups_for(subject.counterparty)
+    lists = {"sanctions_hits": found.sanctions, "deny_hits": found.deny, "lookup_errors": found.errors}
     history: History = history_features(
-        subject=subject, params=compiled.params, exclude_deposit=exclude_deposit
+        subject=subject, params=compiled.params, exclude_deposit=exclude_deposit, extra=lists
     )
     if ruleset is None and history.seen != (compiled.id, compiled.published_at):
         compiled = ruleset_in_force(seen=history.seen)
-        history = history_features(subject=subject, params=compiled.params, exclude_deposit=exclude_deposit)
-    found = lookups_for(subject.counterparty)
-    features = replace(
-        history.features, sanctions_hits=found.sanctions, deny_hits=found.deny, lookup_errors=found.errors
-    )
-    return features, compiled
+        history = history_features(
+            subject=subject, params=compiled.params, exclude_deposit=exclude_deposit, extra=lists
+        )
+    return history.features, compiled
 
 
 def _store(subject: Subject, ruleset: CompiledRuleSet, evaluation: Evaluation, trigger: str) -> Assessment:
     rows = [
         OutcomeRow(run.rule, run.result.outcome, run.points, run.snoozed, run.result.reason,
-                   jsonable(run.result.data), run.position)
+                   run.result.data, run.position)
         for run in evaluation.runs
     ]  # fmt: skip
     return assessment_record(

@@ -265,9 +265,14 @@ def _other_fields(r: _Row) -> dict[str, Any]:
 
 
 def history_features(
-    *, subject: Subject, params: ParsedParams, exclude_deposit: int | None = None
+    *,
+    subject: Subject,
+    params: ParsedParams,
+    exclude_deposit: int | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> History:
-    """The client's history as of ``subject.at`` (list look-ups are added by the engine)."""
+    """The client's history as of ``subject.at``; ``extra`` adds features from elsewhere (the list
+    look-ups), so the features are built once."""
     with connection.cursor() as cursor:
         run(
             cursor, f"aml_history_{subject.type}", _sql(subject.type), _bind(subject, params, exclude_deposit)
@@ -292,6 +297,7 @@ def history_features(
     if subject.type == DEPOSIT:
         fields.update(_deposit_fields(r, level))
     fields.update(_other_fields(r))
+    fields.update(extra or {})
     return History(features=Features(**fields), seen=(r.row["ruleset_id"], r.time("ruleset_published_at")))
 
 

@@ -11,8 +11,10 @@ and DELETE). On SQLite (the embedded demo) the ORM writes the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
@@ -46,19 +48,38 @@ class OutcomeRow:
     points: int
     snoozed: bool
     reason: str
-    data: dict[str, Any]  # JSON-safe already
+    data: Mapping[str, Any]  # may hold Decimals and datetimes: made JSON here
     position: int
+
+
+def _json_default(value: Any) -> Any:
+    """Rule data as JSON: Decimals as strings (exact), times as ISO 8601, sets as lists."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with everything ``_json_default`` converts already converted (for the ORM path)."""
+    return json.loads(json.dumps(value, default=_json_default))
 
 
 def _orm(fields: dict[str, Any], rows: Sequence[OutcomeRow]) -> Assessment:
     assessment = Assessment.objects.create(**fields)
-    RuleOutcome.objects.bulk_create(RuleOutcome(assessment=assessment, **row.__dict__) for row in rows)
+    RuleOutcome.objects.bulk_create(
+        RuleOutcome(assessment=assessment, **{**row.__dict__, "data": jsonable(row.data)}) for row in rows
+    )
     return assessment
 
 
 def _one_statement(fields: dict[str, Any], rows: Sequence[OutcomeRow]) -> Assessment:
     # The outcomes travel as one JSON document (cheaper to send than one array per column).
-    values = {**fields, "facts": json.dumps(fields["facts"]), "rows": json.dumps([r.__dict__ for r in rows])}
+    outcomes = json.dumps([r.__dict__ for r in rows], default=_json_default)
+    values = {**fields, "facts": json.dumps(fields["facts"]), "rows": outcomes}
     with connection.cursor() as cursor:
         run(cursor, "aml_assessment_insert", _INSERT, values)
         (pk,) = cursor.fetchone()
