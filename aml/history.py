@@ -264,6 +264,11 @@ def _other_fields(r: _Row) -> dict[str, Any]:
     return fields
 
 
+# The result columns of each statement, read once per process: reading ``cursor.description`` builds
+# a column object per column on every call, a measurable share of an assessment's CPU.
+_columns: dict[str, list[str]] = {}
+
+
 def history_features(
     *,
     subject: Subject,
@@ -277,7 +282,9 @@ def history_features(
         run(
             cursor, f"aml_history_{subject.type}", _sql(subject.type), _bind(subject, params, exclude_deposit)
         )
-        names = [col[0] for col in cursor.description]
+        names = _columns.get(subject.type) or _columns.setdefault(
+            subject.type, [c[0] for c in cursor.description]
+        )
         found = cursor.fetchone()
     if found is None:
         raise LookupError(f"client #{subject.client_id} does not exist")
