@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install run test lint format bench-ledger bench-topups bench-scanner clean
+.PHONY: install run test lint format bench-ledger bench-topups bench-scanner bench-privacy clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -23,10 +23,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# The demo: migrate, anvil + test USDT, demo users, scanner and web server; Ctrl-C stops it all.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo_setup
-	$(PY) manage.py runserver 127.0.0.1:$${PORT:-8000}
+	$(PY) manage.py demo_run --port $${PORT:-8000} --anvil-port $${ANVIL_PORT:-8545}
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -49,6 +48,9 @@ bench-topups: install
 
 bench-scanner: install
 	$(PY) bench/scanner.py
+
+bench-privacy: install
+	$(PY) bench/privacy.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

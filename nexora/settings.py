@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "aml",
     "aml.sanctions",
     "aml.cases",
+    "aml.notifications",
 ]
 
 MIDDLEWARE = [
@@ -95,6 +97,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "aml.notifications.context_processors.notifications",
             ],
         },
     },
@@ -127,7 +130,7 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "topups-expire": {"task": "payments.topups_expire", "schedule": 60.0},
-    "scan-due": {"task": "payments.scan_due", "schedule": 5.0},
+    "scan-due": {"task": "payments.scan_due", "schedule": env.float("NEXORA_SCAN_DUE_S", default=5.0)},
 }
 # Chain work on its own queue: run `celery -A nexora worker -Q celery,chain` (or a worker per queue).
 CELERY_TASK_ROUTES = {"payments.scan_network": {"queue": "chain"}, "payments.tx_lookup": {"queue": "chain"}}
@@ -233,13 +236,149 @@ NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
 # Prepare the engine's hot-path SQL once per PostgreSQL connection (off behind a transaction-mode pooler).
 NEXORA_AML_PREPARED_SQL = env.bool("NEXORA_AML_PREPARED_SQL", default=True)
 
+# --- Refunds to source and the client's review documents (docs/configuration.md) -------------
+# Known exchange hot wallets: a refund to one of them needs an address the client gives and confirms.
+NEXORA_EXCHANGE_ADDRESSES = env.list("NEXORA_EXCHANGE_ADDRESSES", default=[])
+NEXORA_EXCHANGE_ADDRESSES_FILE = env.str("NEXORA_EXCHANGE_ADDRESSES_FILE", default="")
+# A source address that paid this many different clients is treated as shared (an exchange).
+NEXORA_SHARED_SOURCE_CLIENTS = env.int("NEXORA_SHARED_SOURCE_CLIENTS", default=2)
+# A sent payout whose transaction is still not on chain after this long is failed.
+NEXORA_PAYOUT_VERIFY_WINDOW_H = env.int("NEXORA_PAYOUT_VERIFY_WINDOW_H", default=72)
+NEXORA_DOCUMENT_MAX_BYTES = env.int("NEXORA_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
+NEXORA_DOCUMENTS_PER_REQUEST = env.int("NEXORA_DOCUMENTS_PER_REQUEST", default=20)
+CELERY_BEAT_SCHEDULE["payouts-verify-due"] = {"task": "payments.payouts_verify_due", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["document-requests-overdue"] = {
+    "task": "cases.document_requests_overdue",
+    "schedule": 3600.0,
+}
+CELERY_TASK_ROUTES["payments.payout_verify"] = {"queue": "chain"}
+
 # --- Sanctions lists (aml.sanctions) ----------------------------------------------------------
 # How often (seconds) a process checks for a newer sanctions import or a deny-list change.
 NEXORA_SANCTIONS_RECHECK_SECONDS = env.float("NEXORA_SANCTIONS_RECHECK_SECONDS", default=5.0)
 
+# --- Notifications (aml.notifications) -------------------------------------------------------------
+# Public address of the client area, for links in e-mail and Telegram messages.
+NEXORA_SITE_URL = env.str("NEXORA_SITE_URL", default="http://127.0.0.1:8000")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+NEXORA_NOTIFY_MAX_ATTEMPTS = env.int("NEXORA_NOTIFY_MAX_ATTEMPTS", default=6)
+# Telegram is off without a token. With NEXORA_TELEGRAM_WEBHOOK_SECRET the webhook receives the
+# bot's updates; without it a beat task polls getUpdates (docs/operations.md, "Telegram bot").
+NEXORA_TELEGRAM_BOT_TOKEN = env.str("NEXORA_TELEGRAM_BOT_TOKEN", default="")
+NEXORA_TELEGRAM_BOT_USERNAME = env.str("NEXORA_TELEGRAM_BOT_USERNAME", default="").lstrip("@")
+NEXORA_TELEGRAM_API_URL = env.str("NEXORA_TELEGRAM_API_URL", default="https://api.telegram.org")
+NEXORA_TELEGRAM_WEBHOOK_SECRET = env.str("NEXORA_TELEGRAM_WEBHOOK_SECRET", default="")
+NEXORA_TELEGRAM_TIMEOUT_S = env.float("NEXORA_TELEGRAM_TIMEOUT_S", default=10.0)
+NEXORA_TELEGRAM_LINK_TTL_S = env.int("NEXORA_TELEGRAM_LINK_TTL_S", default=900)
+NEXORA_TELEGRAM_POLL_S = env.float("NEXORA_TELEGRAM_POLL_S", default=5.0)
+CELERY_BEAT_SCHEDULE["notifications-requeue"] = {
+    "task": "notifications.deliveries_requeue",
+    "schedule": 300.0,
+}
+if NEXORA_TELEGRAM_BOT_TOKEN and not NEXORA_TELEGRAM_WEBHOOK_SECRET:
+    CELERY_BEAT_SCHEDULE["notifications-telegram-poll"] = {
+        "task": "notifications.telegram_poll",
+        "schedule": NEXORA_TELEGRAM_POLL_S,
+    }
+
+# --- Scanner operations: tx-hash fast path, health thresholds, /metrics ------------------------
+# Per-request timeout of the lookup made while the client waits (each other network too, in parallel).
+NEXORA_TX_LOOKUP_TIMEOUT_S = env.float("NEXORA_TX_LOOKUP_TIMEOUT_S", default=3.0)
+# A network is "lagging" past this many seconds behind real time, "failing" after this many errors in a row.
+NEXORA_SCANNER_ALERT_LAG_S = env.int("NEXORA_SCANNER_ALERT_LAG_S", default=300)
+NEXORA_SCANNER_ALERT_ERRORS = env.int("NEXORA_SCANNER_ALERT_ERRORS", default=3)
+# Bearer token that Prometheus sends to /metrics; empty: only staff sessions may read it.
+NEXORA_METRICS_TOKEN = env.str("NEXORA_METRICS_TOKEN", default="")
+
+# --- Devnet (the demo) -----------------------------------------------------------------------
+# "Pay from the devnet wallet" on the top-up page of a testnet network, and `manage.py devnet_pay`:
+# anvil's unlocked dev account pays, so the demo can be watched end to end. Never in production.
+NEXORA_DEVNET_WALLET = env.bool("NEXORA_DEVNET_WALLET", default=not PRODUCTION)
+if PRODUCTION and NEXORA_DEVNET_WALLET:
+    raise ImproperlyConfigured("NEXORA_DEVNET_WALLET cannot be on when NEXORA_ENV=production")
+
+# --- Security, privacy and operations (issue 7) ------------------------------------------------
+# Two-factor authentication (django-otp, TOTP), the security log, retention and the client's data
+# rights (nexora.privacy), health probes and structured logs. See docs/operations.md, "Security".
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "nexora.privacy"]
+# Request id first (every log line of the request carries it), then the health probes (answered
+# before host checks, HTTPS redirects and sessions: see nexora/common/health.py).
+MIDDLEWARE = [
+    "nexora.common.middleware.RequestIdMiddleware",
+    "nexora.common.health.HealthMiddleware",
+    *MIDDLEWARE,
+]
+# After authentication and messages (the guards redirect with a message).
+_after_auth = MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1
+MIDDLEWARE[_after_auth:_after_auth] = [
+    "django_otp.middleware.OTPMiddleware",
+    "nexora.accounts.middleware.StaffSessionMiddleware",
+    "nexora.accounts.middleware.TwoFactorMiddleware",
+]
+AUTHENTICATION_BACKENDS = ["nexora.accounts.backends.LockoutModelBackend"]
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Nexora")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's secret
+NEXORA_LOCKOUT_FAILURES = env.int("NEXORA_LOCKOUT_FAILURES", default=5)
+NEXORA_LOCKOUT_WINDOW_S = env.int("NEXORA_LOCKOUT_WINDOW_S", default=900)
+NEXORA_STAFF_SESSION_IDLE_S = env.int("NEXORA_STAFF_SESSION_IDLE_S", default=1800)
+NEXORA_STAFF_SESSION_MAX_S = env.int("NEXORA_STAFF_SESSION_MAX_S", default=12 * 3600)
+# Reverse proxies in front of Nexora that append to X-Forwarded-For (0: use REMOTE_ADDR).
+NEXORA_TRUSTED_PROXY_COUNT = env.int("NEXORA_TRUSTED_PROXY_COUNT", default=0)
+
+# Retention periods in months (operator's policy, section 8), per jurisdiction. The deployment's
+# jurisdiction picks a row of overrides; NEXORA_RETENTION_MONTHS (e.g. "financial=84") overrides last.
+NEXORA_RETENTION_DEFAULT_MONTHS = {
+    "security_log": 12,  # security logs (logins, IPs): 12 months
+    "technical_log": 12,  # other technical records (pasted transaction hashes): 12 months
+    "account": 36,  # account data: the life of the account and 3 years after closure
+    "financial": 60,  # top-ups, deposits, ledger, charges: 5 years
+    "aml": 60,  # AML records and the documents uploaded for a review: 5 years
+}
+NEXORA_RETENTION_JURISDICTIONS: dict[str, dict[str, int]] = {"default": {}}
+NEXORA_JURISDICTION = env.str("NEXORA_JURISDICTION", default="default")
+if NEXORA_JURISDICTION not in NEXORA_RETENTION_JURISDICTIONS:
+    raise ImproperlyConfigured(f"NEXORA_JURISDICTION {NEXORA_JURISDICTION!r} has no retention row")
+NEXORA_RETENTION_MONTHS = {
+    **NEXORA_RETENTION_DEFAULT_MONTHS,
+    **NEXORA_RETENTION_JURISDICTIONS[NEXORA_JURISDICTION],
+    **{k: int(v) for k, v in env.dict("NEXORA_RETENTION_MONTHS", default={}).items()},
+}
+NEXORA_ERASURE_DUE_DAYS = env.int("NEXORA_ERASURE_DUE_DAYS", default=30)
+NEXORA_PRIVACY_CONTACT = env.str("NEXORA_PRIVACY_CONTACT", default="")
+CELERY_BEAT_SCHEDULE["privacy-retention-purge"] = {  # daily, at a quiet hour (UTC)
+    "task": "privacy.retention_purge",
+    "schedule": crontab(hour=env.int("NEXORA_RETENTION_HOUR", default=3), minute=30),
+}
+
+# Chain work on one "chain" queue (default), or on "chain.evm" / "chain.tron" / "chain.bitcoin"
+# (per_family): see nexora/common/queues.py and docs/operations.md, "Several machines".
+NEXORA_CHAIN_QUEUES = env.str("NEXORA_CHAIN_QUEUES", default="shared")
+if NEXORA_CHAIN_QUEUES not in {"shared", "per_family"}:
+    raise ImproperlyConfigured("NEXORA_CHAIN_QUEUES must be shared or per_family")
+if NEXORA_CHAIN_QUEUES == "per_family":
+    CELERY_TASK_ROUTES = ["nexora.common.queues.chain_queue_per_family"]  # type: ignore[assignment]
+
+# Readiness probe (/readyz): node timeout and the largest scanner lag (blocks x block time, and
+# time since the last scan) before the process reports itself not ready.
+NEXORA_READYZ_NODE_TIMEOUT_S = env.float("NEXORA_READYZ_NODE_TIMEOUT_S", default=2.0)
+NEXORA_READYZ_MAX_LAG_S = env.int("NEXORA_READYZ_MAX_LAG_S", default=600)
+
+# Logs: JSON lines with the request id (production and test), or plain text for a developer.
+# Celery workers keep this configuration instead of installing their own root handler.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("text" if NEXORA_ENV == "dev" else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "nexora.common.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "nexora.common.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

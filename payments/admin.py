@@ -1,5 +1,6 @@
-"""Admin: networks are editable configuration; the ledger, charges, addresses, top-ups and deposits
-are read only (money and statuses move only through services)."""
+"""Admin: networks are editable configuration; the ledger, charges, addresses, top-ups, deposits,
+refunds, refund addresses, look-alike token transfers and scan cursors are read only (money and
+statuses move only through services)."""
 
 from typing import Any
 
@@ -16,7 +17,11 @@ from payments.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
+    LookalikeTransfer,
     Network,
+    PayoutRequest,
+    RefundAddress,
+    ScanCursor,
     TopUp,
 )
 
@@ -115,3 +120,35 @@ class DepositAdmin(ReadOnlyAdmin):
                     "unapplied_reason", "credited_amount", "late"]  # fmt: skip
     list_filter = ["status", "unapplied_reason", "network"]
     search_fields = ["tx_hash", "sender"]
+
+
+@admin.register(PayoutRequest)
+class PayoutRequestAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "client", "network", "amount", "currency", "units", "destination", "status",
+                    "requested_by", "approved_by", "tx_hash", "created_at"]  # fmt: skip
+    list_filter = ["status", "network"]
+    search_fields = ["public_id", "destination", "tx_hash", "reference"]
+
+
+@admin.register(RefundAddress)
+class RefundAddressAdmin(ReadOnlyAdmin):
+    list_display = ["id", "client", "network", "address", "status", "reference", "created_at"]
+    list_filter = ["status", "network"]
+    search_fields = ["address"]
+
+
+@admin.register(LookalikeTransfer)
+class LookalikeTransferAdmin(ReadOnlyAdmin):
+    """Tokens from contracts other than the official one, sent to our addresses: seen, never credited."""
+
+    list_display = ["tx_hash", "index", "network", "contract", "address", "sender", "amount", "block_height",
+                    "created_at"]  # fmt: skip
+    list_filter = ["network"]
+    search_fields = ["tx_hash", "contract", "address__address", "sender"]
+    list_select_related = ["network", "address"]
+
+
+@admin.register(ScanCursor)
+class ScanCursorAdmin(ReadOnlyAdmin):
+    list_display = ["network", "height", "head", "last_success_at", "consecutive_errors", "error_count",
+                    "last_error"]  # fmt: skip

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 
 from django import forms
 from django.utils.functional import Promise
@@ -53,6 +54,13 @@ ERROR_MESSAGES: dict[str, Promise] = {
     "service_unavailable": _("The service is temporarily unavailable. Please try again in a minute."),
     "invalid_tx_hash": _("This is not a valid transaction hash for this network."),
     "tx_hash_taken": _("This transaction was already credited to another top-up."),
+    "tx_not_found": _(
+        "No transaction with this hash was found on this network. Check the hash, or try again in a minute "
+        "if you have just sent it."
+    ),
+    "not_to_this_address": _("This transaction does not pay this top-up's address on this network."),
+    "failed_transaction": _("This transaction failed on the blockchain and moved no funds."),
+    "wrong_network": _("This transaction was sent on another network than this top-up's."),
 }
 
 
@@ -72,13 +80,25 @@ def error_message(code: str, fallback: str, *, network: Network | None = None) -
             "minimum": network.display(network.min_amount),
             "asset": network.asset,
         }
+    if code == "wrong_network" and network is not None:
+        return gettext(
+            "This transaction pays this address on %(network)s, not on this top-up's network. Payments "
+            "sent on another network are not credited automatically; please contact support."
+        ) % {"network": network.name}
     return str(ERROR_MESSAGES.get(code, fallback))
+
+
+def _named_network(error: dict[str, str]) -> Network | None:
+    """The network a field error names (``wrong_network`` says where the payment went)."""
+    code = error.get("network")
+    return Network.objects.filter(code=code).first() if code else None
 
 
 class ServiceErrorForm(forms.Form):
     """A form that shows a ``NexoraError`` raised by the service it feeds."""
 
     conflict_field: str | None = None  # where an error naming no field goes (None: above the form)
+    own_messages: Mapping[str, Promise] = {}  # codes this form words its own way (looked up first)
 
     def service_error_add(self, exc: NexoraError, *, network: Network | None = None) -> None:
         if not hasattr(self, "cleaned_data"):
@@ -86,9 +106,15 @@ class ServiceErrorForm(forms.Form):
         field_errors = {name: errs for name, errs in exc.fields.items() if name in self.fields}
         for name, errors in field_errors.items():
             for error in errors:
-                self.add_error(name, error_message(error["code"], error["message"], network=network))
+                named = _named_network(error) or network
+                self.add_error(name, self._message(error["code"], error["message"], named))
         if not field_errors:
-            self.add_error(self.conflict_field, error_message(exc.code, exc.message, network=network))
+            self.add_error(self.conflict_field, self._message(exc.code, exc.message, network))
+
+    def _message(self, code: str, fallback: str, network: Network | None) -> str:
+        if code in self.own_messages:
+            return str(self.own_messages[code])
+        return error_message(code, fallback, network=network)
 
 
 class TopUpForm(ServiceErrorForm):
@@ -104,3 +130,16 @@ class TopUpForm(ServiceErrorForm):
 class TxHashForm(ServiceErrorForm):
     tx_hash = forms.CharField(required=False)
     conflict_field = "tx_hash"
+
+
+class PayoutSentForm(ServiceErrorForm):
+    """The treasury's record of a refund's outgoing transaction."""
+
+    tx_hash = forms.CharField(required=False)
+    conflict_field = "tx_hash"
+    own_messages = {
+        "invalid_tx_hash": _("This is not a valid transaction hash for this network."),
+        "tx_hash_taken": _("This transaction is already recorded for another refund."),
+        "invalid_transition": _("This refund is no longer waiting to be sent."),
+        "stale_state": _("This refund changed meanwhile; reload the page."),
+    }

@@ -26,6 +26,8 @@ listener is logged and ignored: telling someone can never block or undo a money 
 * ``deposit_seen`` — ``DepositSeen``, a transfer to a client's address was first recorded;
 * ``deposit_credited`` — ``DepositCredited``, a deposit was credited (``held`` says whether to the
   held sub-balance, pending review).
+* ``payout_sent`` / ``payout_confirmed`` — ``PayoutUpdate``, the treasury recorded a refund's
+  outgoing transaction / the chain confirmed it paid the destination.
 """
 
 from __future__ import annotations
@@ -119,6 +121,17 @@ class DepositCredited:
     amount: Decimal
     currency: str
     held: bool
+
+
+@dataclass(frozen=True)
+class PayoutUpdate:
+    payout_id: int
+    client_id: int
+    network: str
+    amount: Decimal
+    currency: str
+    tx_hash: str
+    status: str
 
 
 Screener = Callable[[Any], Verdict]

@@ -15,6 +15,11 @@ One pass (``scan_network_once``):
    the cursor, observe every transfer (``deposit_observe``), store the blocks and move the cursor,
    all in one database transaction: a failure anywhere leaves the cursor where it was.
 5. Recount confirmations of pending deposits; before confirming one, re-check its block hash.
+   On a chain that declares finality (TRON's solidified block) confirmations are counted against
+   ``confirmation_head``: a block is confirmed once final AND ``confirmations`` deep.
+
+Transfers from look-alike token contracts (``ScanResult.foreign``) are recorded for staff in the
+same transaction as the range (``payments.services.lookalikes``); they are never credited.
 
 A credited deposit whose block is orphaned (a reorg deeper than the confirmations) raises an
 operator alert and is reversed if the new branch grows by the confirmations without it
@@ -33,7 +38,14 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from payments.chains.base import BlockRef, ChainAdapter, ChainError, RangeTooLarge, ScanResult
+from payments.chains.base import (
+    BlockRef,
+    ChainAdapter,
+    ChainError,
+    RangeTooLarge,
+    ScanResult,
+    confirmation_head,
+)
 from payments.models import (
     KEEP_BLOCKS,
     Deposit,
@@ -44,6 +56,7 @@ from payments.models import (
     ScannedBlock,
 )
 from payments.services.deposits import deposit_confirm, deposit_observe, deposit_reorg, utc_from_timestamp
+from payments.services.lookalikes import lookalikes_record
 from payments.services.reorgs import deposit_orphan, orphans_settle
 
 logger = logging.getLogger(__name__)
@@ -165,6 +178,7 @@ def _observe(network: Network, result: ScanResult, head: int) -> None:
 @transaction.atomic
 def _record(network: Network, cursor: ScanCursor, result: ScanResult, head: int) -> None:
     _observe(network, result, head)
+    lookalikes_record(network=network, transfers=result.foreign)  # for staff, never credited
     ScannedBlock.objects.bulk_create(
         [ScannedBlock(network=network, height=b.height, block_hash=b.hash, parent_hash=b.parent_hash)
          for b in result.blocks]
@@ -222,6 +236,7 @@ def _scan_range(
     head: int,
     batch: int,
     watched: frozenset[str],
+    counted: int,
 ) -> ScanResult:
     safe = head - int(network.options.get("lag", 0))
     start, end = cursor.height + 1, min(cursor.height + batch, safe)
@@ -229,7 +244,7 @@ def _scan_range(
         return ScanResult(blocks=(), transfers=())
     result = _fetch(adapter, start, end, watched)
     _check_linked(cursor, result.blocks, start, result.blocks[-1].height if result.blocks else end)
-    _record(network, cursor, result, head)
+    _record(network, cursor, result, counted)
     return result
 
 
@@ -253,9 +268,10 @@ def scan_network_once(*, network: Network, adapter: ChainAdapter, batch: int = D
         cursor = _cursor(network, adapter, head)
         depth = _rewind(network, cursor, adapter, head)
         watched = watched_addresses(network)  # once per pass: at 100k addresses it is the costly read
-        _reread_tail(network, cursor, adapter, head, watched)
-        result = _scan_range(network, cursor, adapter, head, batch, watched)
-        _confirmations_refresh(network, head, adapter)
+        counted = confirmation_head(adapter, head, network.confirmations)  # TRON: solidified blocks only
+        _reread_tail(network, cursor, adapter, counted, watched)
+        result = _scan_range(network, cursor, adapter, head, batch, watched, counted)
+        _confirmations_refresh(network, counted, adapter)
         if cursor.height >= head - int(network.options.get("lag", 0)):  # caught up: orphans had their chance
             orphans_settle(network=network, head=head)
         ScanCursor.objects.filter(pk=cursor.pk).update(head=head, last_scan_at=timezone.now())

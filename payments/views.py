@@ -51,7 +51,8 @@ from payments.selectors.topups import (
     topup_under_review,
     topups_for_client,
 )
-from payments.services.topups import topup_create, topup_tx_submit
+from payments.services.lookups import topup_tx_submit
+from payments.services.topups import topup_create
 
 View = Callable[..., HttpResponse]
 TOPUPS_PER_PAGE, ENTRIES_PER_PAGE = 20, 25
@@ -132,6 +133,13 @@ DEPOSIT_STATES: dict[str, Promise] = {
     "failed": _("Failed on the blockchain"),
     "dropped": _("Dropped by the network"),
     "reversed": _("Reversed"),
+}
+
+# What the tx-hash form says after a lookup, by the lookup's status (its refusals are in forms.py).
+LOOKUP_MESSAGES: dict[str, Promise] = {
+    "found": _("We found your payment. It is credited once the network has confirmed it."),
+    "pending": _("We see your payment waiting to be included in a block. It appears here once it is mined."),
+    "queued": _("Thank you. We are looking up your transaction now."),
 }
 
 ENTRY_KINDS: dict[str, Promise] = {
@@ -322,12 +330,12 @@ def topup_tx_hash(request: HttpRequest, client: ClientProfile, topup_id: str) ->
     form = TxHashForm(request.POST)
     form.is_valid()
     try:
-        topup_tx_submit(topup=topup, tx_hash=form.cleaned_data["tx_hash"])
+        lookup = topup_tx_submit(topup=topup, tx_hash=form.cleaned_data["tx_hash"])
     except NexoraError as exc:
         form.service_error_add(exc)
         context = _topup_context(topup, form)
         return render(request, "client/topup_detail.html", context, status=_error_status(exc))
-    messages.success(request, gettext("Thank you. We are looking up your transaction now."))
+    messages.success(request, str(LOOKUP_MESSAGES.get(lookup.status, LOOKUP_MESSAGES["queued"])))
     return redirect("client:topup", topup_id=topup.public_id)
 
 

@@ -72,17 +72,42 @@ def client_profile(make_client: Callable[..., ClientProfile]) -> ClientProfile:
     return make_client(balance="100.00")
 
 
+def otp_verified(user: User) -> User:
+    """Give ``user`` a confirmed TOTP device and mark this instance as having passed it, as
+    django-otp's middleware does for a verified session: ``client.force_login(user)`` then stores the
+    device in the session (django-otp's ``user_logged_in`` receiver) and DRF's
+    ``force_authenticate(user)`` passes the staff two-factor check. Tests of the enforcement itself
+    use ``make_staff(role, verified=False)``."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    user.otp_device = device  # type: ignore[attr-defined]
+    user.is_verified = lambda: True  # type: ignore[attr-defined]
+    return user
+
+
 @pytest.fixture
-def make_staff(db: None) -> Callable[[str], User]:
-    def make(role: str) -> User:
-        groups = roles_sync()
+def make_staff(db: None) -> Callable[..., User]:
+    synced: list[dict[str, Any]] = []  # the role groups, synced once per test (a sync takes ~0.3 s)
+
+    def make(role: str, *, verified: bool = True) -> User:
+        if not synced:
+            synced.append(roles_sync())
+        groups = synced[0]
         user = User.objects.create_user(
             username=f"staff-{role}-{User.objects.count()}", password="pw", is_staff=True
         )
         user.groups.set([groups[role]])
-        return user
+        return otp_verified(user) if verified else user
 
     return make
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    """pytest-django's superuser (behind its ``admin_client``), with a verified second factor."""
+    user = User.objects.create_superuser(username="admin", email="admin@example.com", password="password")
+    return otp_verified(user)
 
 
 DEVNET_EVM_XPUB = (  # m/44'/60'/0' of the public test phrase "abandon ... about"

@@ -4,6 +4,9 @@
 ``LocalServer(respond)`` calls ``respond(method, path, headers, body) -> (status, answer)`` for every
 request; ``answer`` is sent as is when ``bytes``, as ``text/plain`` when ``str``, and as JSON
 otherwise. The server binds port 0 (tests can run in parallel) and is a context manager.
+
+``Failure`` is the switch the fakes share to misbehave: ``fail`` answers every request with one
+(status, body), for ``times`` requests or until cleared.
 """
 
 from __future__ import annotations
@@ -25,6 +28,26 @@ def _encode(answer: Any) -> tuple[bytes, str]:
     if isinstance(answer, str):
         return answer.encode(), "text/plain"
     return orjson.dumps(answer), "application/json"
+
+
+class Failure:
+    """``set((429, body), times=2)``: the next two requests get that answer; ``take()`` says what to
+    answer now (None: behave)."""
+
+    def __init__(self) -> None:
+        self.answer: tuple[int, Any] | None = None
+        self.times: int | None = None
+
+    def set(self, answer: tuple[int, Any] | None, *, times: int | None = None) -> None:
+        self.answer, self.times = answer, times
+
+    def take(self) -> tuple[int, Any] | None:
+        answer = self.answer
+        if answer is not None and self.times is not None:
+            self.times -= 1
+            if self.times <= 0:
+                self.set(None)
+        return answer
 
 
 class _Server(ThreadingHTTPServer):

@@ -104,3 +104,15 @@ class CaseEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"case #{self.case_id}: {self.action}"
+
+
+# Document requests, client documents and statements live in their own module; importing it here
+# registers them with the app.
+from aml.cases.document_models import (  # noqa: E402, F401
+    ClientDocument,
+    ClientStatement,
+    DocumentItem,
+    DocumentRequest,
+    DocumentRequestStatus,
+    StatementKind,
+)

@@ -7,14 +7,26 @@
   changes through ``account_transition`` (``services.py``).
 * ``ApiKey`` authenticates the operator's billing system (service to service). Only a SHA-256 of
   the key is stored; the key itself is shown once, when created.
+* ``SecurityEvent`` is the security log (``nexora.accounts.security``): logins, logouts, password
+  and two-factor changes, lockouts, staff actions, with IP and user agent. It is the ONLY table
+  that stores IP addresses (minimisation). Append-only: the model refuses updates and deletes, and
+  PostgreSQL refuses them too, except the retention purge's deletion of rows past their period.
+* A client account is *closed* when it is terminated (``closed_at``, the clock of the account data's
+  retention period) and *anonymised* when the retention purge or an erasure request has removed
+  the person from it (``anonymised_at``; ``nexora.privacy``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
+
+from nexora.common.models import AppendOnlyModel
 
 
 class User(AbstractUser):
@@ -23,6 +35,17 @@ class User(AbstractUser):
     @property
     def is_client(self) -> bool:
         return hasattr(self, "client_profile")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # ``set_password`` leaves the raw password in ``_password`` until the next save: that save
+        # is a password change, wherever it came from (client area, admin, shell), so the security
+        # log hears of every one. A new user's first password is not a change.
+        changed = getattr(self, "_password", None) is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if changed:
+            from nexora.accounts.security import SecurityKind, security_event_log
+
+            security_event_log(user=self, kind=SecurityKind.PASSWORD_CHANGED)
 
 
 class AccountStatus(models.TextChoices):
@@ -50,6 +73,10 @@ class ClientProfile(models.Model):
     notify_email = models.BooleanField(default=True)
     notify_telegram = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When the account was terminated.")
+    anonymised_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the person was removed from this account (privacy)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -89,3 +116,32 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return self.revoked_at is None and scope in self.scopes.split()
+
+
+class SecurityEvent(AppendOnlyModel):
+    """One security-relevant event. ``user`` is whose account it concerns (for a staff action: the
+    staff member who acted); ``username`` is what was typed at a failed login (never the password)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="security_events",
+    )
+    kind = models.CharField(max_length=40)
+    username = models.CharField(max_length=150, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["kind", "user", "created_at"]),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.username or self.user_id} {self.created_at:%Y-%m-%d %H:%M}"

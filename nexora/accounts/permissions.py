@@ -1,4 +1,9 @@
-"""DRF permission classes: who may call an endpoint. Object scoping lives in selectors."""
+"""DRF permission classes: who may call an endpoint. Object scoping lives in selectors.
+
+Staff endpoints also need two-factor authentication: the staff member's session must have passed
+it (``nexora.accounts.otp``). A DRF token carries no such proof, so a token never opens a staff
+endpoint (``403 otp_required``); staff use the API from a verified session.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from nexora.accounts.models import ApiKey, ClientProfile
+from nexora.accounts.otp import user_is_verified
+from nexora.common.errors import PermissionDenied
 
 
 def request_client(request: Request) -> ClientProfile:
@@ -49,6 +56,11 @@ class HasStaffPermission(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         perm = getattr(view, "required_permission", None)
-        return bool(
+        allowed = bool(
             perm and getattr(user, "is_authenticated", False) and user.is_staff and user.has_perm(perm)
         )
+        if allowed and not user_is_verified(user):
+            raise PermissionDenied(
+                "Staff endpoints need a session that passed two-factor authentication.", code="otp_required"
+            )
+        return allowed

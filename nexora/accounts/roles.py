@@ -8,6 +8,7 @@ added by hand are removed on the next sync), so what a role may do is reviewable
 * compliance_officer: works AML cases (read everything, place holds, freeze accounts).
 * compliance_lead: second approver (four-eyes), publishes rule sets, unfreezes and terminates.
 * admin: everything in Nexora's apps, including API keys.
+* treasury: exports approved refunds and records their outgoing transactions (nothing else).
 """
 
 from __future__ import annotations
@@ -33,15 +34,33 @@ _READ = [
     "payments.view_charge",
     "payments.view_hold",
     "common.view_statuschange",
+    # the client's notifications and their delivery log ("did my e-mail go out?")
+    "notifications.view_notification",
+    "notifications.view_notificationdelivery",
+    "payments.view_scancursor",  # the scanner's health (staff API and dashboard)
+    "payments.view_lookaliketransfer",
 ]
 _OFFICER = [*_READ, "accounts.freeze_account", "payments.manage_hold"]
 _LEAD = [*_OFFICER, "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second"]
+# Privacy (issue 7): support and officers see the erasure queue; leads answer it and read the
+# security log (it holds IPs: need to know); admins also manage two-factor devices.
+_PRIVACY_READ = ["privacy.view_erasurerequest"]
+_PRIVACY_LEAD = [*_PRIVACY_READ, "privacy.execute_erasure", "accounts.view_securityevent"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: _READ,
-    COMPLIANCE_OFFICER: _OFFICER,
-    COMPLIANCE_LEAD: _LEAD,
-    ADMIN: ["accounts.*", "payments.*", "aml.*", "common.*", "authtoken.*"],
+    SUPPORT: [*_READ, *_PRIVACY_READ],
+    COMPLIANCE_OFFICER: [*_OFFICER, *_PRIVACY_READ],
+    COMPLIANCE_LEAD: [*_LEAD, *_PRIVACY_LEAD],
+    ADMIN: [
+        "accounts.*",
+        "payments.*",
+        "aml.*",
+        "common.*",
+        "authtoken.*",
+        "notifications.*",
+        "privacy.*",
+        "otp_totp.*",
+    ],
 }
 
 # --- AML engine: assessments, draft rule sets, KYC levels, snoozes (officers); publishing (leads).
@@ -57,6 +76,25 @@ _AML_OFFICER = [
 ]
 ROLE_PERMISSIONS[COMPLIANCE_OFFICER] = [*ROLE_PERMISSIONS[COMPLIANCE_OFFICER], *_AML_OFFICER]
 ROLE_PERMISSIONS[COMPLIANCE_LEAD] = [*ROLE_PERMISSIONS[COMPLIANCE_LEAD], *_AML_OFFICER, "aml.publish_ruleset"]
+
+# Refunds to source and the client's review documents. ``treasury`` exports approved refunds and
+# records the hashes of the transactions it signed offline; it sees nothing else. Documents are
+# need-to-know: compliance roles only, not support.
+TREASURY = "treasury"
+_REVIEW_DOCUMENTS = [
+    "cases.view_documentrequest",
+    "cases.add_documentrequest",
+    "cases.change_documentrequest",
+    "cases.view_clientdocument",
+    "cases.view_clientstatement",
+]
+_REFUNDS = ["payments.view_payoutrequest", "payments.view_refundaddress", "payments.request_payout"]
+ROLE_PERMISSIONS[COMPLIANCE_OFFICER] = [*ROLE_PERMISSIONS[COMPLIANCE_OFFICER], *_REVIEW_DOCUMENTS, *_REFUNDS]
+ROLE_PERMISSIONS[COMPLIANCE_LEAD] = [
+    *ROLE_PERMISSIONS[COMPLIANCE_LEAD], *_REVIEW_DOCUMENTS, *_REFUNDS, "payments.approve_payout",
+]  # fmt: skip
+ROLE_PERMISSIONS[TREASURY] = ["payments.view_payoutrequest", "payments.send_payout"]
+ROLE_PERMISSIONS[ADMIN] = [*ROLE_PERMISSIONS[ADMIN], "cases.*"]
 
 # Sanctions lists (aml.sanctions): both compliance roles read the listings and keep the deny list.
 _SANCTIONS = [

@@ -11,6 +11,7 @@ import secrets
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from nexora.accounts.models import AccountStatus, ApiKey, ClientProfile, User, api_key_hash
 from nexora.common.errors import ValidationFailed
@@ -41,8 +42,16 @@ def client_create(
 def account_transition(
     profile: ClientProfile, *, to: str, actor: Any = None, reason: str = ""
 ) -> ClientProfile:
+    # Termination closes the account: ``closed_at`` starts the account data's retention period.
+    extra = {"closed_at": timezone.now()} if to == AccountStatus.TERMINATED else None
     return transition_apply(
-        profile, table=ACCOUNT_TRANSITIONS, to=to, entity="account", actor=actor, reason=reason
+        profile,
+        table=ACCOUNT_TRANSITIONS,
+        to=to,
+        entity="account",
+        actor=actor,
+        reason=reason,
+        extra_fields=extra,
     )
 
 

@@ -1,4 +1,4 @@
-"""App config for the shared pieces (status audit trail, append-only guards)."""
+"""App config for the shared pieces (status audit trail, append-only guards, logs, health probes)."""
 
 from django.apps import AppConfig
 
@@ -7,3 +7,8 @@ class CommonConfig(AppConfig):
     name = "nexora.common"
     label = "common"
     verbose_name = "Common"
+
+    def ready(self) -> None:
+        from nexora.common.logs import celery_signals_connect
+
+        celery_signals_connect()

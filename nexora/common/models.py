@@ -4,16 +4,21 @@
 ``delete``, and queryset ``update``/``delete``). The database enforces the same with triggers on
 PostgreSQL (see ``nexora.common.sql``), so raw SQL cannot bypass it either.
 
+``append_only_purge`` is the single way an expirable append-only row (one with a retention
+period, e.g. the security log) is deleted: only rows older than a cut-off, in a transaction that
+declares that cut-off to the database trigger (``nexora.common.sql``).
+
 ``StatusChange`` is the one audit table that every ``<family>_transition`` writes to, in the same
 database transaction as the compare-and-set of the status itself.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar, NoReturn
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
 
 
 class AppendOnlyError(Exception):
@@ -42,6 +47,20 @@ class AppendOnlyModel(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError(f"{type(self).__name__} rows are append-only and cannot be deleted")
+
+
+def append_only_purge(queryset: models.QuerySet, *, before: datetime) -> int:
+    """Delete the rows of ``queryset`` created before ``before``; the count deleted.
+
+    For models whose table has the expirable trigger (``append_only_expirable_sql``); on a strict
+    append-only table the database still refuses, whatever the cut-off."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('nexora.purge_before', %s, true)", [before.isoformat()])
+        expired = queryset.filter(created_at__lt=before)
+        deleted, _ = models.QuerySet.delete(expired)  # past the model layer's guard, on purpose
+    return deleted
 
 
 class StatusChange(AppendOnlyModel):

@@ -100,7 +100,10 @@ class TxHashSerializer(serializers.Serializer):
 
 class TxLookupSerializer(serializers.Serializer):
     tx_hash = serializers.CharField()
-    status = serializers.CharField(help_text="queued, found or not_found")
+    status = serializers.CharField(
+        help_text="found (recorded), pending (a token payment in the mempool), queued (looked up in the "
+        "background) or not_found (the background lookup has not found it yet)"
+    )
 
 
 class DepositSerializer(serializers.Serializer):
@@ -188,3 +191,32 @@ class NewTopUpSerializer(TopUpSerializer):
 
     def get_deposits(self, topup: TopUp) -> list[dict[str, Any]]:
         return []
+
+
+# --- staff: scanner health -----------------------------------------------------------------------
+
+
+class NetworkHealthSerializer(serializers.Serializer):
+    """``payments.selectors.scanner.NetworkHealth``; null numbers: no pass has succeeded yet."""
+
+    code = serializers.CharField()
+    name = serializers.CharField()
+    family = serializers.CharField()
+    enabled = serializers.BooleanField()
+    block_time_s = serializers.IntegerField()
+    confirmations = serializers.IntegerField()
+    head = serializers.IntegerField(allow_null=True, help_text="Chain head read by the last pass.")
+    cursor = serializers.IntegerField(allow_null=True, help_text="Last block fully processed.")
+    lag_blocks = serializers.IntegerField(allow_null=True, help_text="head - cursor.")
+    lag_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Estimated: lag_blocks * block_time_s + seconds_since_success."
+    )
+    last_scan_at = serializers.DateTimeField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    seconds_since_success = serializers.IntegerField(allow_null=True)
+    error_count = serializers.IntegerField(help_text="Failed passes, ever.")
+    consecutive_errors = serializers.IntegerField(help_text="Failed passes since the last success.")
+    last_error = serializers.CharField(allow_blank=True)
+    last_error_at = serializers.DateTimeField(allow_null=True)
+    open_alerts = serializers.IntegerField(help_text="Unresolved operator alerts of the network.")
+    status = serializers.ChoiceField(choices=["ok", "lagging", "failing", "not_started", "disabled"])

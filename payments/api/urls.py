@@ -13,6 +13,7 @@ urlpatterns = [
     path("topups/<str:topup_id>/tx-hash/", views.TopUpTxHashView.as_view(), name="topup-tx-hash"),
     path("charges/", views.ChargeCreateView.as_view(), name="charge-create"),
     path("charges/<int:pk>/", views.ChargeDetailView.as_view(), name="charge-detail"),
+    path("staff/networks/health/", views.StaffNetworkHealthView.as_view(), name="staff-network-health"),
     path(
         "staff/clients/<int:pk>/balance/",
         views.StaffClientBalanceView.as_view(),

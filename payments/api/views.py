@@ -27,6 +27,7 @@ from payments.api.serializers import (
     ChargeCreateSerializer,
     ChargeSerializer,
     LedgerEntrySerializer,
+    NetworkHealthSerializer,
     NetworkSerializer,
     NewTopUpSerializer,
     TopUpCreateSerializer,
@@ -34,11 +35,13 @@ from payments.api.serializers import (
     TxHashSerializer,
     TxLookupSerializer,
 )
-from payments.models import Charge
+from payments.models import Charge, TxLookupStatus
 from payments.selectors.ledger import balance_get, client_entries
+from payments.selectors.scanner import networks_health
 from payments.selectors.topups import networks_enabled, topup_for_client, topups_for_client
 from payments.services.charges import charge_create
-from payments.services.topups import topup_create, topup_tx_submit
+from payments.services.lookups import topup_tx_submit
+from payments.services.topups import topup_create
 
 
 class BalanceView(APIView):
@@ -179,12 +182,46 @@ class TopUpTxHashView(APIView):
 
     @extend_schema(
         request=TxHashSerializer,
-        responses={202: TxLookupSerializer, **error_responses(400, 401, 403, 404, 409)},
-        description="Tell us the hash of your payment so it is looked up at once.",
+        responses={
+            200: TxLookupSerializer,
+            202: TxLookupSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+        },
+        description=(
+            "Tell us the hash of your payment: it is looked up at once on the top-up's network.\n\n"
+            "* **200** `found`: it pays this top-up's address; it is recorded and credited once the network "
+            "has confirmed it (follow the top-up's `status` and `deposits`).\n"
+            "* **202** `pending`: a token payment still waiting in the mempool; it is recorded once mined.\n"
+            "* **202** `queued`: the node could not be reached now; the lookup is retried in the background "
+            "(the scanner finds the payment anyway).\n"
+            "* **400**, nothing recorded: `invalid_tx_hash` (malformed for this network), `tx_not_found` "
+            "(no node of the network knows it), `not_to_this_address` (it does not pay this address with "
+            "this network's asset), `failed_transaction` (it reverted and moved nothing), `wrong_network` "
+            "(it pays this address on another network; the field error's `network` is that network's "
+            "code; such payments are not credited automatically).\n"
+            "* **409** `tx_hash_taken`: it already paid another top-up."
+        ),
     )
     def post(self, request: Request, topup_id: str) -> Response:
         topup = topup_for_client(request_client(request), topup_id)
         body = TxHashSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         lookup = topup_tx_submit(topup=topup, tx_hash=body.validated_data["tx_hash"])
-        return Response(TxLookupSerializer(lookup).data, status=status.HTTP_202_ACCEPTED)
+        code = status.HTTP_200_OK if lookup.status == TxLookupStatus.FOUND else status.HTTP_202_ACCEPTED
+        return Response(TxLookupSerializer(lookup).data, status=code)
+
+
+class StaffNetworkHealthView(APIView):
+    """The scanner's health per network, for the staff dashboard (the numbers behind /metrics)."""
+
+    permission_classes = [HasStaffPermission]
+    required_permission = "payments.view_scancursor"
+
+    @extend_schema(
+        responses={200: NetworkHealthSerializer(many=True), **error_responses(401, 403)},
+        description="Every network, ordered by code: head, cursor, lag in blocks and seconds, last "
+        "successful pass, error counts and a status (ok, lagging, failing, not_started, disabled). "
+        "See docs/operations.md for what each number means and when to act.",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(NetworkHealthSerializer(networks_health(), many=True).data)

@@ -15,6 +15,14 @@ Design:
   against the watched set is a plain set lookup.
 * ``NetworkSpec`` carries what an adapter needs from the network's configuration, built by the
   caller from the ``Network`` row, so an adapter can be used outside Django (bench, tests).
+* The client's tx-hash fast path needs more than "the transfers, or nothing": whether the node
+  knows the hash at all, whether the payment reverted, and token payments still waiting in the
+  mempool. ``TxInspector.lookup`` answers that with a ``TxReport``; ``transaction`` is its
+  ``transfers``. It is a protocol of its own so wrappers that serve only the scanner (bench,
+  tests) need not implement it.
+* ``confirmation_head`` is the one rule for counting confirmations on chains that declare
+  finality (TRON's solidified block, an EVM node's ``finalized`` tag): a block counts as
+  confirmed only once it is final AND has the configured confirmations.
 """
 
 from __future__ import annotations
@@ -74,6 +82,22 @@ class ScanResult:
     foreign: tuple[Transfer, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class TxReport:
+    """What a node says about one transaction hash, for the addresses asked about.
+
+    ``transfers`` pay the network's own asset to a watched address, with their final identity
+    (``success=False``: the transaction reverted and moved nothing). ``unmined_tokens`` are token
+    payments decoded from the call data of a transaction still in the mempool (or mined but not
+    yet indexed): their log index, half of a deposit's identity, exists only once mined, so they
+    are reported, never recorded.
+    """
+
+    known: bool = False  # the node has this hash (mined or waiting in its mempool)
+    transfers: tuple[Transfer, ...] = ()
+    unmined_tokens: tuple[Transfer, ...] = ()
+
+
 class ChainError(Exception):
     """A node or API failed (network error, 5xx, bad answer). Transient: retry, fail over."""
 
@@ -108,3 +132,27 @@ class ChainAdapter(Protocol):
     def transaction(self, tx_hash: str, watched: Set[str]) -> tuple[Transfer, ...]:
         """The transfers of one transaction to ``watched`` (empty when unknown or irrelevant)."""
         ...
+
+
+class TxInspector(Protocol):
+    spec: NetworkSpec
+
+    def head(self) -> int: ...
+
+    def final_height(self) -> int | None: ...
+
+    def block_ref(self, height: int) -> BlockRef: ...
+
+    def lookup(self, tx_hash: str, watched: Set[str]) -> TxReport:
+        """What the node knows of ``tx_hash``, as far as ``watched`` is concerned."""
+        ...
+
+
+def confirmation_head(adapter: ChainAdapter | TxInspector, head: int, confirmations: int) -> int:
+    """The head to count confirmations against: ``head`` itself on chains without finality; on
+    chains with it, at most ``final + confirmations - 1``, so ``head' - height + 1 >= confirmations``
+    holds only for a block that is final and has ``confirmations`` blocks on top of it."""
+    final = adapter.final_height()
+    if final is None:
+        return head
+    return max(0, min(head, final + confirmations - 1))

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from payments.chains.base import BlockRef, ChainError, NetworkSpec, ScanResult, Transfer
+from payments.chains.base import BlockRef, ChainError, NetworkSpec, ScanResult, Transfer, TxReport
 from payments.chains.http import Endpoints, NextUrl, chain_errors, option_int
 
 PAGE_SIZE = 25
@@ -163,14 +163,19 @@ class BitcoinAdapter:
     # -- one transaction -----------------------------------------------------------------------
 
     @chain_errors
-    def transaction(self, tx_hash: str, watched: Set[str]) -> tuple[Transfer, ...]:
+    def lookup(self, tx_hash: str, watched: Set[str]) -> TxReport:
+        """``GET /tx/:txid``: outputs are final identities even in the mempool (``status.confirmed``
+        false), so a waiting payment is an ordinary transfer without a block."""
         tx = self._http.get(f"/tx/{tx_hash.lower()}", parse=_tx, missing_ok=True)
         if tx is None:
-            return ()
+            return TxReport()
         status = tx.get("status") or {}
         ref = None
         if status.get("confirmed"):
             ref = BlockRef(
                 height=int(status["block_height"]), hash=str(status["block_hash"]).lower(), parent_hash=""
             )
-        return tuple(_transfers(tx, ref, watched))
+        return TxReport(known=True, transfers=tuple(_transfers(tx, ref, watched)))
+
+    def transaction(self, tx_hash: str, watched: Set[str]) -> tuple[Transfer, ...]:
+        return self.lookup(tx_hash, watched).transfers

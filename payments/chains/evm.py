@@ -24,6 +24,9 @@ Design:
   (``call`` with ``callType == "call"`` and selfdestruct refunds); ``index`` is the trace's
   position in its transaction (the top-level call, index 0, comes from the transaction itself).
   A trace under a reverted frame moved nothing and is skipped, even if it has no error itself.
+* One transaction (``lookup``, the client's tx-hash fast path): the transaction and its receipt;
+  a token payment still pending (``unmined_tokens``: its log index does not exist yet) or
+  reverted (``success=False``, index 0: it emitted no log) is read from its call data.
 * Addresses are EIP-55 checksummed (``payments.addresses.evm_checksum``, memoised: the same
   contracts and exchange wallets recur), so matching against ``watched`` is a set lookup.
 """
@@ -40,7 +43,16 @@ import httpx
 import orjson
 
 from payments.addresses import evm_checksum
-from payments.chains.base import BlockRef, ChainError, NetworkSpec, RangeTooLarge, ScanResult, Transfer
+from payments.chains.base import (
+    BlockRef,
+    ChainError,
+    NetworkSpec,
+    RangeTooLarge,
+    ScanResult,
+    Transfer,
+    TxReport,
+)
+from payments.chains.calldata import token_call
 from payments.chains.http import (
     Endpoints,
     NextUrl,
@@ -276,31 +288,55 @@ class EvmAdapter:
         return tuple(transfer for _, transfer in keyed)
 
     # -- one transaction -----------------------------------------------------------------------
+    # The tx-hash fast path: the transaction and its receipt in one batch. A token payment that is
+    # still pending, or that reverted (no log), is read from its call data (``calldata``).
 
     @chain_errors
-    def transaction(self, tx_hash: str, watched: Set[str]) -> tuple[Transfer, ...]:
+    def lookup(self, tx_hash: str, watched: Set[str]) -> TxReport:
         tx_hash = tx_hash.lower()
         return self._http.failover(
-            lambda url: self._transaction_on(url, tx_hash, watched), f"{self.spec.code} tx {tx_hash}"
+            lambda url: self._lookup_on(url, tx_hash, watched), f"{self.spec.code} tx {tx_hash}"
         )
 
-    def _transaction_on(self, url: str, tx_hash: str, watched: Set[str]) -> tuple[Transfer, ...]:
+    def transaction(self, tx_hash: str, watched: Set[str]) -> tuple[Transfer, ...]:
+        return self.lookup(tx_hash, watched).transfers
+
+    def _lookup_on(self, url: str, tx_hash: str, watched: Set[str]) -> TxReport:
         calls: list[Call] = [
             ("eth_getTransactionByHash", [tx_hash]),
             ("eth_getTransactionReceipt", [tx_hash]),
         ]
         tx, receipt = self._batch(url, calls)
         if tx is None:
-            return ()
+            return TxReport()
         if self._token:
-            logs = receipt["logs"] if receipt else ()
-            found = (_log_transfer(log, watched) for log in logs)
-            return tuple(t for t in found if t is not None and t.contract == self._token)
+            return _token_report(tx, receipt, self._token, watched)
         found_native = [_top_level(tx, None, receipt)] if _pays(tx, watched) else []
         if self._trace and receipt is not None and receipt.get("status") == "0x1":
             (traces,) = self._batch(url, [("trace_transaction", [tx_hash])])
             found_native += [transfer for _, transfer in _internal_transfers(traces or (), watched)]
-        return tuple(found_native)
+        return TxReport(known=True, transfers=tuple(found_native))
+
+
+def _token_report(tx: Json, receipt: Json | None, token: str, watched: Set[str]) -> TxReport:
+    """Logs of a successful transaction; the call data of a pending or reverted one."""
+    if receipt is not None and receipt.get("status") == "0x1":
+        logs = (_log_transfer(log, watched) for log in receipt.get("logs") or ())
+        found = tuple(t for t in logs if t is not None and t.contract == token)
+        return TxReport(known=True, transfers=found)
+    call = token_call(str(tx.get("input") or "")) if tx.get("to") and _checksum(tx["to"]) == token else None
+    recipient = _checksum(call.recipient_hex) if call else ""
+    if call is None or recipient not in watched:
+        return TxReport(known=True)
+    transfer = Transfer(
+        tx_hash=tx["hash"].lower(), index=0, recipient=recipient, amount=call.amount,
+        sender=_checksum(call.owner_hex or tx["from"]), contract=token,
+    )  # fmt: skip
+    if receipt is None:
+        return TxReport(known=True, unmined_tokens=(transfer,))
+    mined = replace(transfer, block_height=_int(receipt["blockNumber"]),
+                    block_hash=receipt["blockHash"].lower(), success=False)  # fmt: skip
+    return TxReport(known=True, transfers=(mined,))
 
 
 def _log_transfer(log: Json, watched: Set[str]) -> Transfer | None:

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("payments", "0005_operator_alerts"),
+        ("payments", "0007_payouts"),
     ]
 
     operations = [

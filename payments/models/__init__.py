@@ -13,7 +13,15 @@ from payments.models.ledger import (
     SystemAccount,
     TransactionKind,
 )
+from payments.models.lookalikes import LookalikeTransfer
 from payments.models.networks import DepositAddress, DerivationCounter, Family, Network
+from payments.models.payouts import (
+    DestinationKind,
+    PayoutRequest,
+    PayoutStatus,
+    RefundAddress,
+    RefundAddressStatus,
+)
 from payments.models.scanner import KEEP_BLOCKS, ScanCursor, ScannedBlock
 from payments.models.topups import (
     Deposit,
@@ -38,14 +46,20 @@ __all__ = [
     "DepositAddress",
     "DepositStatus",
     "DerivationCounter",
+    "DestinationKind",
     "Family",
     "Hold",
     "HoldStatus",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerTransaction",
+    "LookalikeTransfer",
     "Network",
     "OperatorAlert",
+    "PayoutRequest",
+    "PayoutStatus",
+    "RefundAddress",
+    "RefundAddressStatus",
     "ReviewFlag",
     "ScanCursor",
     "ScannedBlock",

@@ -6,6 +6,11 @@ that records the block (ARCHITECTURE.md invariant 3), or backward to a common an
 
 ``ScannedBlock`` keeps the hash and parent of each recent processed block (a window of
 ``KEEP_BLOCKS``), so a reorg is found by walking back until the stored hash equals the chain's.
+
+The cursor also carries the scanner's health, written by ``payments.services.scanhealth`` after
+each pass (the task and the command): when a pass last succeeded, how many failed in total and in
+a row, and the last error. ``/metrics`` and the staff health API read it
+(``payments.selectors.scanner``); the beat task backs off a network while its passes fail.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ class ScanCursor(models.Model):
     head = models.PositiveBigIntegerField(default=0, help_text="Chain head at the last scan.")
     last_scan_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True, help_text="End of the last pass that ran.")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    error_count = models.PositiveBigIntegerField(default=0, help_text="Failed passes, ever.")
+    consecutive_errors = models.PositiveIntegerField(
+        default=0, help_text="Failed passes since the last success."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -8,7 +8,8 @@
   index): the database itself makes a double credit of one transfer impossible. Its ``status``
   moves through ``DEPOSIT_TRANSITIONS``; its fiat value, rate and ledger transaction are written
   when it is credited.
-* A ``TxLookup`` records a hash the client pasted so the scanner looks it up at once.
+* A ``TxLookup`` records a hash the client pasted and what looking it up found
+  (``payments.services.lookups``).
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ class Deposit(models.Model):
 
 class TxLookupStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    PENDING = "pending", "Seen waiting in the mempool"
     FOUND = "found", "Found"
     NOT_FOUND = "not_found", "Not found"
 

@@ -57,6 +57,18 @@ def topup_for_client(client: ClientProfile, topup_id: Any) -> TopUp:
     return topup
 
 
+def topup_get(topup_id: Any) -> TopUp:
+    """Any client's top-up by its public id, for operator tools (commands); NotFound otherwise."""
+    try:
+        public_id = UUID(str(topup_id))
+    except ValueError:
+        raise NotFound(f"No top-up {topup_id!r}: give the id shown on its page or by the API.") from None
+    topup = TopUp.objects.select_related("network", "address").filter(public_id=public_id).first()
+    if topup is None:
+        raise NotFound(f"No top-up {topup_id!r}.")
+    return topup
+
+
 def topup_payment_uri(topup: TopUp) -> str:
     network, address, units = topup.network, topup.address.address, topup.crypto_amount
     if network.family == "evm" and network.token_contract:

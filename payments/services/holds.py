@@ -1,7 +1,8 @@
 """Holds: money set aside in a client's ``held`` account pending a decision.
 
 * ``hold_place`` moves money from ``available`` into ``held`` (source ``available``), or credits a
-  deposit straight into ``held`` (source ``deposits``: risky money never touches ``available``).
+  deposit straight into ``held`` (source ``deposits``: risky money never touches ``available``),
+  or takes back into ``held`` a refund that did not reach the chain (source ``refunds``).
 * ``hold_release`` moves all or part of what remains back to ``available``.
 * ``hold_capture`` moves all or part of what remains out to a system account (revenue for an
   approved charge, refunds clearing for a refund to source).
@@ -31,6 +32,8 @@ HOLD_TRANSITIONS: TransitionTable = {
 
 SOURCE_AVAILABLE = "available"
 SOURCE_DEPOSITS = "deposits"
+SOURCE_REFUNDS = "refunds"  # a refund that did not leave: back from refunds clearing, held again
+_SYSTEM_SOURCES = {SOURCE_DEPOSITS: SystemAccount.DEPOSITS, SOURCE_REFUNDS: SystemAccount.REFUNDS}
 
 
 def hold_transition(hold: Hold, *, to: str, actor: Any = None, reason: str = "", **fields: Any) -> Hold:
@@ -63,9 +66,9 @@ def hold_place(
     if source == SOURCE_AVAILABLE:
         debit = available
         kind = TransactionKind.HOLD
-    elif source == SOURCE_DEPOSITS:
-        debit = system_account(SystemAccount.DEPOSITS, client.currency)
-        kind = TransactionKind.TOPUP
+    elif source in _SYSTEM_SOURCES:
+        debit = system_account(_SYSTEM_SOURCES[source], client.currency)
+        kind = TransactionKind.TOPUP if source == SOURCE_DEPOSITS else TransactionKind.HOLD
     else:
         raise ValidationFailed(f"Unknown hold source {source!r}.", code="invalid_hold_source")
     try:

@@ -1,7 +1,8 @@
-"""Quoting: the configured rate service, and the two conversions between fiat and base units.
+"""Quoting: the configured rate service, and the conversions between fiat and base units.
 
 * ``quote_units``: fiat amount -> base units the client must send, rounded UP at the network's
   ``quote_places`` (a client who pays the quote never pays short).
+* ``refund_units``: fiat amount -> base units a refund sends, rounded DOWN (never more than held);
 * ``credit_value``: base units -> fiat credited, rounded DOWN at the currency quantum (we never
   credit more than arrived). For payments inside the window at the locked rate, the credited total
   is capped at the quoted amount unless the client overpaid, so paying the quote credits exactly
@@ -75,6 +76,15 @@ def quote_units(*, amount: Decimal, rate: Decimal, network: Network) -> int:
     with decimal.localcontext(_CONTEXT):
         step = Decimal(1).scaleb(-network.quote_places)
         asset_amount = (amount / rate).quantize(step, rounding=ROUND_CEILING)
+        return int(asset_amount.scaleb(network.decimals))
+
+
+def refund_units(*, amount: Decimal, rate: Decimal, network: Network) -> int:
+    """Base units ``amount`` is worth at ``rate``, rounded DOWN at ``network.quote_places``: a refund
+    never sends out more than the money it takes from the ledger."""
+    with decimal.localcontext(_CONTEXT):
+        step = Decimal(1).scaleb(-network.quote_places)
+        asset_amount = (amount / rate).quantize(step, rounding=ROUND_FLOOR)
         return int(asset_amount.scaleb(network.decimals))
 
 

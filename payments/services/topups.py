@@ -1,4 +1,4 @@
-"""Top-ups: create a quote, move it through its lifecycle, accept a pasted transaction hash.
+"""Top-ups: create a quote and move it through its lifecycle (a pasted transaction hash: ``lookups``).
 
 ``topup_create`` checks everything that can be refused before anything is written (network,
 amount, account status, limits, open top-ups, rate, network minimum), then issues a fresh address
@@ -41,17 +41,14 @@ from nexora.common.errors import (
 )
 from nexora.common.money import money_parse
 from nexora.common.transitions import TransitionTable, transition_apply
-from payments.addresses import tx_hash_validate
 from payments.hooks import TopUpRequested, Verdict, screen
 from payments.models import (
-    Deposit,
     DepositStatus,
     Network,
     ReviewFlag,
     TopUp,
     TopUpException,
     TopUpStatus,
-    TxLookup,
     UnappliedReason,
 )
 from payments.services.addresses import address_issue
@@ -278,25 +275,3 @@ def topups_expire_due(*, now: datetime | None = None, limit: int = 500) -> int:
             before = topup.status
             changed += topup_settle(topup, now=now, reason="quote window ended").status != before
     return changed
-
-
-# --- pasted transaction hashes -----------------------------------------------------------------
-
-
-def topup_tx_submit(*, topup: TopUp, tx_hash: object) -> TxLookup:
-    """Record a hash the client pasted and queue a lookup; 409 if it paid another top-up."""
-    network = topup.network
-    try:
-        canonical = tx_hash_validate(network.family, tx_hash if isinstance(tx_hash, str) else "")
-    except ValidationFailed as exc:
-        raise _field_error("tx_hash", exc.code, exc.message) from None
-    taken = Deposit.objects.filter(network=network, tx_hash=canonical).exclude(topup=topup).exists()
-    if taken:
-        raise Conflict("This transaction was already credited to another top-up.", code="tx_hash_taken")
-    with transaction.atomic():
-        lookup, created = TxLookup.objects.get_or_create(topup=topup, tx_hash=canonical)
-        if created:
-            from payments.tasks import tx_lookup_enqueue
-
-            transaction.on_commit(lambda: tx_lookup_enqueue(lookup.pk))
-    return lookup

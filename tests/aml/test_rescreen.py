@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from aml.cases.models import Case
+from aml.cases.money import case_hold_ids
 from aml.models import Assessment
 from aml.rescreen import deposits_from, rescreen_after_import
 from aml.sanctions.services.imports import sanctions_import_run
@@ -63,6 +64,7 @@ def test_an_import_rescreens_recent_deposits_from_listed_sources(
     assert (case.band, case.sanctions) == ("freeze", True)
     hold = Hold.objects.get(reference=f"deposit:{deposit.pk}")
     assert hold.amount == Decimal("50.00")  # 80 credited, 30 already spent: what is left is held
+    assert case_hold_ids(case) == [hold.pk]  # the review dashboard finds it (release, refund)
     balance = balance_get(client=client)
     assert (balance.available, balance.held) == (Decimal("0.00"), Decimal("50.00"))
     assert TopUp.objects.get(pk=t.pk).review == "on_hold"

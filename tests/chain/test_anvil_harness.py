@@ -19,7 +19,7 @@ import pytest
 from eth_typing import ChecksumAddress, HexStr
 from web3 import Web3
 
-from tests.chain import anvil as anvil_module
+from payments import devnet as devnet_module
 from tests.chain.anvil import Anvil, AnvilError, AnvilNotInstalledError, find_anvil_binary
 
 pytestmark = pytest.mark.anvil
@@ -306,7 +306,7 @@ def test_missing_binary_gives_an_actionable_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("ANVIL_BIN", raising=False)
-    monkeypatch.setattr(anvil_module, "NODE_MODULES", tmp_path / "node_modules")
+    monkeypatch.setattr(devnet_module, "NODE_MODULES", tmp_path / "node_modules")
     with pytest.raises(AnvilNotInstalledError, match=r"npm ci"):
         find_anvil_binary()
     monkeypatch.setenv("ANVIL_BIN", str(tmp_path / "nowhere" / "anvil"))

@@ -27,6 +27,7 @@ from payments.chains.base import (
     RateLimited,
     ScanResult,
     Transfer,
+    TxReport,
 )
 from payments.chains.bitcoin import BitcoinAdapter
 from payments.chains.evm import TRANSFER_TOPIC, EvmAdapter
@@ -369,6 +370,51 @@ def test_transaction_lookup_of_a_pending_and_an_internal_payment(
         Transfer(tx_hash=forwarded, index=1, recipient=to, amount=8, sender=tokens["forwarder"],
                  block_height=height, block_hash=block_hash),
     )  # fmt: skip
+
+
+def test_lookup_of_a_pending_then_mined_token_payment(
+    chain: Anvil, tokens: dict[str, ChecksumAddress]
+) -> None:
+    """A token payment in the mempool has no log yet: it is read from its call data and reported
+    apart (its log index, half of its identity, does not exist yet); mined, it is a transfer."""
+    usdt, holder = tokens["usdt"], chain.accounts[1]
+    to = fresh_address("lookup-token-pending")
+    node = adapter(chain, token=usdt)
+    chain.set_automine(False)
+    try:
+        pending = chain.token_transfer(usdt, to, 5 * ONE_USDT, sender=holder)
+        waiting = node.lookup(pending, {to})
+        elsewhere = node.lookup(pending, {fresh_address("someone-else")})
+        chain.mine(1)
+    finally:
+        chain.set_automine(True)
+    height, block_hash = mined(chain, pending)
+    (log,) = chain.receipt(pending)["logs"]
+
+    assert waiting == TxReport(known=True, unmined_tokens=(
+        Transfer(tx_hash=pending, index=0, recipient=to, amount=5 * ONE_USDT, sender=holder, contract=usdt),
+    ))  # fmt: skip
+    assert elsewhere == TxReport(known=True)
+    assert node.lookup(pending, {to}) == TxReport(known=True, transfers=(
+        Transfer(tx_hash=pending, index=log["logIndex"], recipient=to, amount=5 * ONE_USDT, sender=holder,
+                 contract=usdt, block_height=height, block_hash=block_hash),
+    ))  # fmt: skip
+    assert adapter(chain).lookup(pending, {to}) == TxReport(known=True)  # the ETH network: no value moved
+
+
+def test_lookup_of_a_reverted_token_payment(chain: Anvil, tokens: dict[str, ChecksumAddress]) -> None:
+    usdt, broke = tokens["usdt"], chain.accounts[7]  # holds no USDT: the transfer reverts
+    to = fresh_address("lookup-token-reverted")
+    reverted = chain.transact("TetherToken", usdt, "transfer", to, ONE_USDT, sender=broke, gas=100_000)
+    height, block_hash = mined(chain, reverted)
+    assert chain.receipt(reverted)["status"] == 0
+
+    assert adapter(chain, token=usdt).lookup(reverted, {to}) == TxReport(known=True, transfers=(
+        Transfer(tx_hash=reverted, index=0, recipient=to, amount=ONE_USDT, sender=broke, contract=usdt,
+                 block_height=height, block_hash=block_hash, success=False),
+    ))  # fmt: skip
+    assert adapter(chain, token=tokens["fake"]).lookup(reverted, {to}) == TxReport(known=True)
+    assert adapter(chain, token=usdt).lookup("0x" + "cd" * 32, {to}) == TxReport(known=False)
 
 
 # -- batching, failover, provider errors ---------------------------------------------------------

@@ -58,6 +58,7 @@ from payments.services.topups import topup_create, topups_expire_due
 from payments.tasks import scan_network
 from tests.chain.anvil import Anvil
 from tests.chain.fault_proxy import FaultProxy, Methods, Mode
+from tests.outcome import Outcome, expect, outcome
 
 pytestmark = [pytest.mark.anvil, pytest.mark.django_db]
 
@@ -172,46 +173,6 @@ def make_rig(chain: Anvil, make_network: Callable[..., Network]) -> MakeRig:
 
 
 # -- exact outcomes ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    available: Decimal
-    held: Decimal
-    topup: tuple[str, str, Decimal]  # status, exception, credited amount
-    deposits: tuple[str, ...]  # every deposit's status, oldest first
-    credits: int  # ledger transactions keyed deposit:...
-
-
-def outcome(client: ClientProfile, topup: TopUp) -> Outcome:
-    balance = balance_get(client=client)
-    fresh = TopUp.objects.get(pk=topup.pk)
-    return Outcome(
-        available=balance.available,
-        held=balance.held,
-        topup=(fresh.status, fresh.exception, fresh.credited_amount),
-        deposits=tuple(Deposit.objects.order_by("pk").values_list("status", flat=True)),
-        credits=LedgerTransaction.objects.filter(idempotency_key__startswith="deposit:").count(),
-    )
-
-
-def expect(
-    *,
-    available: str = "0.00",
-    status: str,
-    exception: str = "none",
-    credited: str = "0.00",
-    deposits: tuple[str, ...] = (),
-    credits: int = 0,
-    held: str = "0.00",
-) -> Outcome:
-    return Outcome(
-        available=Decimal(available),
-        held=Decimal(held),
-        topup=(status, exception, Decimal(credited)),
-        deposits=deposits,
-        credits=credits,
-    )
 
 
 def paid_in_full(usd: str = "30.00", deposits: tuple[str, ...] = ("credited",)) -> Outcome:

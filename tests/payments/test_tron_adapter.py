@@ -1,201 +1,39 @@
-"""The TRON adapter against a fake TronGrid on loopback answering in the documented shapes.
-
-``FakeTronGrid`` keeps a chain of blocks in the java-tron HTTP API's JSON (``blockID``,
-``block_header.raw_data`` with ``number``/``parentHash``/``timestamp`` in ms, transactions with
-``txID``, ``ret[0].contractRet`` and ``raw_data.contract[0]``), addresses in hex (``41`` + 20
-bytes) and transaction infos with ``receipt.result`` and ``log`` entries (20-byte hex address,
-topics and data without ``0x``), as developers.tron.network documents for ``getblockbylimitnext``,
-``getblockbynum``, ``getnowblock``, ``gettransactioninfobyblocknum`` and ``gettransactioninfobyid``.
+"""The TRON adapter against a fake TronGrid on loopback answering in the documented shapes
+(``tests.payments.fake_trongrid``): blocks, TRX and TRC-20 transfers, look-alike tokens, reverted
+calls, internal TRX transfers, one-transaction lookups (mined, pending, not indexed yet),
+failover, throttling and the API key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 
-from payments.chains.base import BlockRef, ChainError, NetworkSpec, RateLimited, ScanResult, Transfer
+from payments.chains.base import ChainError, NetworkSpec, RateLimited, ScanResult, Transfer, TxReport
 from payments.chains.tron import TronAdapter
 from payments.chains.tron_address import tron_from_hex, tron_to_hex
-from tests.fake_http import LocalServer, Responder
+from tests.fake_http import LocalServer
+from tests.payments.fake_trongrid import (
+    DEAD_URL,
+    FREQUENCY_LIMIT,
+    USDT,
+    USDT_HEX,
+    FakeTronGrid,
+    account,
+    contract_payout,
+    h256,
+    ref,
+    transfer_log,
+    trc20_call,
+    tron_grid_respond,
+    trx_transfer,
+    word,
+)
 
-USDT_HEX = "41a614f803b6fd780986a42c78ec9c7f77e6ded13c"
-USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
-TRANSFER_TOPIC = "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
-GENESIS_MS = 1_777_445_121_000
-DEAD_URL = "http://127.0.0.1:1"
-FREQUENCY_LIMIT = "The key exceeds the frequency limit({}), and the query server is suspended for 30s"
 Json = dict[str, Any]
-
-
-def h256(*parts: object) -> str:
-    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()
-
-
-def account(label: str) -> str:
-    """A base58 TRON address derived from a label."""
-    return tron_from_hex("41" + h256("account", label)[:40])
-
-
-def word(hex20: str) -> str:
-    return "0" * 24 + hex20[-40:]
-
-
-def trx_transfer(owner: str, to: str, amount: int, *, ret: str = "SUCCESS") -> tuple[Json, Json]:
-    tx_id = h256("trx", owner, to, amount, ret)
-    value = {"amount": amount, "owner_address": tron_to_hex(owner), "to_address": tron_to_hex(to)}
-    tx = _tx(tx_id, "TransferContract", value, ret)
-    return tx, {"id": tx_id, "fee": 1_100_000, "receipt": {"net_fee": 100_000, "net_usage": 268}}
-
-
-def trc20_call(
-    owner: str, to: str, amount: int, *, logs: list[Json] | None = None, result: str = "SUCCESS",
-    contract_hex: str = USDT_HEX,
-) -> tuple[Json, Json]:  # fmt: skip
-    """A ``transfer(to, amount)`` call; its info logs one Transfer unless ``logs`` says otherwise."""
-    tx_id = h256("trc20", owner, to, amount, result, contract_hex, len(logs or ()))
-    data = "a9059cbb" + word(tron_to_hex(to)) + f"{amount:064x}"
-    value = {"data": data, "owner_address": tron_to_hex(owner), "contract_address": contract_hex}
-    tx = _tx(tx_id, "TriggerSmartContract", value, result)
-    if logs is None:
-        logs = [transfer_log(contract_hex, owner, to, amount)] if result == "SUCCESS" else []
-    info: Json = {
-        "id": tx_id,
-        "fee": 13_844_850,
-        "contractResult": [""],
-        "contract_address": contract_hex,
-        "receipt": {
-            "energy_fee": 13_499_850,
-            "energy_usage_total": 64_285,
-            "net_fee": 345_000,
-            "result": result,
-        },
-        "log": logs,
-    }
-    if result != "SUCCESS":
-        info |= {"result": "FAILED", "resMessage": "5452433230"}
-    return tx, info
-
-
-def transfer_log(contract_hex: str, owner: str, to: str, amount: int) -> Json:
-    topics = [TRANSFER_TOPIC, word(tron_to_hex(owner)), word(tron_to_hex(to))]
-    return {"address": contract_hex[-40:], "topics": topics, "data": f"{amount:064x}"}
-
-
-def _tx(tx_id: str, kind: str, value: Json, ret: str) -> Json:
-    parameter = {"value": value, "type_url": f"type.googleapis.com/protocol.{kind}"}
-    raw = {
-        "contract": [{"parameter": parameter, "type": kind}],
-        "ref_block_bytes": "262b",
-        "ref_block_hash": tx_id[:16],
-        "expiration": GENESIS_MS + 60_000,
-        "timestamp": GENESIS_MS,
-    }
-    return {
-        "ret": [{"contractRet": ret}],
-        "signature": [h256("sig", tx_id) * 2 + "1b"],
-        "txID": tx_id,
-        "raw_data": raw,
-        "raw_data_hex": "0a02262b2208" + tx_id[:16],
-    }
-
-
-class FakeTronGrid:
-    """A TRON chain behind the documented HTTP endpoints, plus switches for failures."""
-
-    def __init__(self, start: int = 66_987_560) -> None:
-        self.blocks: list[Json] = []
-        self.infos: dict[str, Json] = {}
-        self.pending: dict[str, Json] = {}
-        self.solid_lag = 19
-        self.calls: list[tuple[str, Json, str]] = []  # path, body, API key header
-        self.fail: tuple[int, Json] | None = None
-        self.infos_from = "this branch"
-        self.mine([], height=start)
-
-    @property
-    def head(self) -> int:
-        return int(self.blocks[-1]["block_header"]["raw_data"]["number"])
-
-    def mine(self, txs: list[tuple[Json, Json]], *, height: int | None = None) -> Json:
-        number = self.head + 1 if height is None else height
-        parent = self.blocks[-1]["blockID"] if self.blocks else f"{number - 1:016x}" + h256("p")[:48]
-        raw = {
-            "number": number,
-            "txTrieRoot": h256("trie", number),
-            "witness_address": "41" + h256("w")[:40],
-            "parentHash": parent,
-            "version": 32,
-            "timestamp": GENESIS_MS + 3000 * (number % 10_000),
-        }
-        block: Json = {
-            "blockID": f"{number:016x}" + h256("block", number)[:48],
-            "block_header": {"raw_data": raw, "witness_signature": h256("ws", number) * 2},
-        }
-        if txs:
-            block["transactions"] = [tx for tx, _ in txs]
-        for tx, info in txs:
-            self.infos[tx["txID"]] = info | {"blockNumber": number, "blockTimeStamp": raw["timestamp"]}
-        self.blocks.append(block)
-        return block
-
-    def mine_empty(self, count: int) -> None:
-        for _ in range(count):
-            self.mine([])
-
-    def by_number(self, number: int) -> Json:
-        first = int(self.blocks[0]["block_header"]["raw_data"]["number"])
-        index = number - first
-        return self.blocks[index] if 0 <= index < len(self.blocks) else {}
-
-    def answer(self, path: str, body: Json) -> tuple[int, Any]:
-        if self.fail is not None:
-            return self.fail
-        routes = {
-            "/wallet/getnowblock": lambda: self.blocks[-1],
-            "/walletsolidity/getnowblock": lambda: self.by_number(self.head - self.solid_lag),
-            "/wallet/getblockbynum": lambda: self.by_number(body["num"]),
-            "/wallet/getblockbylimitnext": lambda: self.limit_next(body["startNum"], body["endNum"]),
-            "/wallet/gettransactioninfobyblocknum": lambda: self.block_infos(body["num"]),
-            "/wallet/gettransactionbyid": lambda: self.tx_by_id(body["value"]),
-            "/wallet/gettransactioninfobyid": lambda: self.infos.get(body["value"], {}),
-        }
-        route = routes.get(path)
-        return (200, route()) if route else (404, {"Error": f"no such path {path}"})
-
-    def limit_next(self, start: int, end: int) -> Json:
-        if end <= start or end - start > 100:
-            return {"Error": "class java.lang.IllegalArgumentException : startNum/endNum out of range"}
-        found = [b for n in range(start, end) if (b := self.by_number(n))]
-        return {"block": found} if found else {}
-
-    def block_infos(self, number: int) -> list[Json]:
-        infos = [self.infos[tx["txID"]] for tx in self.by_number(number).get("transactions", ())]
-        if self.infos_from == "lagging node":
-            return []
-        if self.infos_from == "other branch":
-            return [info | {"id": h256("other branch", info["id"])} for info in infos]
-        return infos
-
-    def tx_by_id(self, tx_id: str) -> Json:
-        if tx_id in self.pending:
-            return self.pending[tx_id]
-        return next((tx for b in self.blocks for tx in b.get("transactions", ()) if tx["txID"] == tx_id), {})
-
-
-def tron_grid_respond(fake: FakeTronGrid) -> Responder:
-    """Record each call (path, JSON body, API key header), then answer from ``fake``."""
-
-    def respond(method: str, path: str, headers: Mapping[str, str], raw: bytes) -> tuple[int, Any]:
-        body = orjson.loads(raw or b"{}")
-        fake.calls.append((path, body, headers.get("TRON-PRO-API-KEY", "")))
-        return fake.answer(path, body)
-
-    return respond
 
 
 @pytest.fixture
@@ -205,16 +43,11 @@ def grid() -> Iterator[tuple[FakeTronGrid, str]]:
         yield fake, server.url
 
 
-def tron(url: str | tuple[str, ...], *, token: str = "", api_key: str = "") -> TronAdapter:
+def tron(url: str | tuple[str, ...], *, token: str = "", api_key: str = "", **options: object) -> TronAdapter:
     urls = (url,) if isinstance(url, str) else url
     spec = NetworkSpec(code="trx-test", family="tron", urls=urls, token_contract=token, decimals=6,
-                       api_key=api_key, timeout_s=5.0, options={"backoff_s": 0})  # fmt: skip
+                       api_key=api_key, timeout_s=5.0, options={"backoff_s": 0, **options})  # fmt: skip
     return TronAdapter(spec)
-
-
-def ref(block: Json) -> BlockRef:
-    raw = block["block_header"]["raw_data"]
-    return BlockRef(raw["number"], block["blockID"], raw["parentHash"], raw["timestamp"] // 1000)
 
 
 ALICE, BOB, PAYER, STRANGER = account("alice"), account("bob"), account("payer"), account("stranger")
@@ -386,18 +219,84 @@ def test_transaction_lookup(grid: tuple[FakeTronGrid, str]) -> None:
     fake.pending[pending["txID"]] = pending
     at = {"block_height": ref(block).height, "block_hash": block["blockID"]}
 
-    assert tron(url, token=USDT).transaction(token_tx["txID"].upper(), {ALICE}) == (
-        Transfer(tx_hash=token_tx["txID"], index=0, recipient=ALICE, amount=12_000_000, sender=PAYER,
-                 contract=USDT, **at),
+    assert tron(url, token=USDT).lookup(token_tx["txID"].upper(), {ALICE}) == TxReport(
+        known=True,
+        transfers=(Transfer(tx_hash=token_tx["txID"], index=0, recipient=ALICE, amount=12_000_000,
+                            sender=PAYER, contract=USDT, **at),),
     )  # fmt: skip
     assert tron(url).transaction(trx_tx["txID"], {BOB}) == (
         Transfer(tx_hash=trx_tx["txID"], index=0, recipient=BOB, amount=3_000_000, sender=PAYER, **at),
     )
-    assert tron(url).transaction(pending["txID"], {ALICE}) == (
-        Transfer(tx_hash=pending["txID"], index=0, recipient=ALICE, amount=8, sender=PAYER),
+    assert tron(url).lookup(pending["txID"], {ALICE}) == TxReport(
+        known=True,
+        transfers=(Transfer(tx_hash=pending["txID"], index=0, recipient=ALICE, amount=8, sender=PAYER),),
     )
-    assert tron(url).transaction(h256("unknown"), {ALICE}) == ()
-    assert tron(url).transaction(trx_tx["txID"], {ALICE}) == ()
+    assert tron(url).lookup(h256("unknown"), {ALICE}) == TxReport(known=False)
+    assert tron(url).lookup(trx_tx["txID"], {ALICE}) == TxReport(known=True)
+    assert tron(url, token=USDT).lookup(trx_tx["txID"], {BOB}) == TxReport(known=True)
+
+
+def test_pending_token_payments_are_reported_not_recorded(grid: tuple[FakeTronGrid, str]) -> None:
+    """``gettransactionbyid`` knows only mined transactions: a waiting TRC-20 payment comes from the
+    pending pool, and so does one mined whose info is not written yet: no log index yet."""
+    fake, url = grid
+    waiting, _ = trc20_call(PAYER, ALICE, 5_000_000)
+    fake.pending[waiting["txID"]] = waiting
+    unindexed, _ = unindexed_call = trc20_call(PAYER, ALICE, 6_000_000)
+    fake.mine([unindexed_call])
+    del fake.infos[unindexed["txID"]]
+    node = tron(url, token=USDT)
+
+    for tx, amount in ((waiting, 5_000_000), (unindexed, 6_000_000)):
+        assert node.lookup(tx["txID"], {ALICE}) == TxReport(
+            known=True,
+            unmined_tokens=(Transfer(tx_hash=tx["txID"], index=0, recipient=ALICE, amount=amount,
+                                     sender=PAYER, contract=USDT),),
+        )  # fmt: skip
+    assert node.lookup(waiting["txID"], {BOB}) == TxReport(known=True)
+    assert ("/wallet/gettransactionfrompending", {"value": waiting["txID"]}) in [c[:2] for c in fake.calls]
+
+
+def test_a_reverted_transfer_from_is_read_from_its_call_data(grid: tuple[FakeTronGrid, str]) -> None:
+    fake, url = grid
+    tx, info = trc20_call(PAYER, ALICE, 7, result="REVERT")
+    owner = account("owner")  # transferFrom(owner, alice, 9) sent by PAYER, who holds an allowance
+    data = "23b872dd" + word(tron_to_hex(owner)) + word(tron_to_hex(ALICE)) + f"{9:064x}"
+    tx["raw_data"]["contract"][0]["parameter"]["value"]["data"] = data
+    block = fake.mine([(tx, info)])
+
+    (failed,) = tron(url, token=USDT).lookup(tx["txID"], {ALICE}).transfers
+
+    assert failed == Transfer(tx_hash=tx["txID"], index=0, recipient=ALICE, amount=9, sender=owner,
+                              contract=USDT, block_height=ref(block).height, block_hash=block["blockID"],
+                              success=False)  # fmt: skip
+
+
+# -- TRX moved by contract calls -----------------------------------------------------------------
+
+
+def test_internal_trx_transfers_are_followed_with_the_option(grid: tuple[FakeTronGrid, str]) -> None:
+    fake, url = grid
+    wallet = "41" + h256("contract wallet")[:40]
+    payout_tx, _ = payout = contract_payout(PAYER, wallet, [(STRANGER, 1), (ALICE, 25_000_000), (BOB, 4)])
+    reverted = contract_payout(PAYER, wallet, [(ALICE, 99)], result="REVERT")
+    trc10 = contract_payout(PAYER, wallet, [(ALICE, 77)], token_id="1002000")
+    block = fake.mine([payout, reverted, trc10, trx_transfer(PAYER, BOB, 3)])
+    at = {"block_height": ref(block).height, "block_hash": block["blockID"]}
+
+    followed = tron(url, internal_trx=True).scan(ref(block).height, ref(block).height, {ALICE, BOB})
+    plain = tron(url).scan(ref(block).height, ref(block).height, {ALICE, BOB})
+
+    bob_direct = plain.transfers
+    assert [t.amount for t in bob_direct] == [3]
+    assert followed.transfers == (
+        *bob_direct,
+        Transfer(tx_hash=payout_tx["txID"], index=2, recipient=ALICE, amount=25_000_000,
+                 sender=tron_from_hex(wallet), **at),
+        Transfer(tx_hash=payout_tx["txID"], index=3, recipient=BOB, amount=4,
+                 sender=tron_from_hex(wallet), **at),
+    )  # fmt: skip
+    assert tron(url, internal_trx=True).transaction(payout_tx["txID"], {ALICE}) == followed.transfers[1:2]
 
 
 # -- failover, throttling, API key ---------------------------------------------------------------
@@ -419,14 +318,14 @@ def test_failover_skips_a_dead_url_and_sends_the_api_key(grid: tuple[FakeTronGri
 )
 def test_throttling_is_rate_limited(grid: tuple[FakeTronGrid, str], failure: tuple[int, Json]) -> None:
     fake, url = grid
-    fake.fail = failure
+    fake.failure.set(failure)
     with pytest.raises(RateLimited, match=r"frequency limit|Too Many"):
         tron(url).head()
 
 
 def test_an_error_answer_fails_over_then_raises(grid: tuple[FakeTronGrid, str]) -> None:
     fake, url = grid
-    fake.fail = (200, {"Error": "class org.tron.core.exception.StoreException : db closed"})
+    fake.failure.set((200, {"Error": "class org.tron.core.exception.StoreException : db closed"}))
     with pytest.raises(ChainError, match="db closed") as caught:
         tron((url, url)).head()
     assert type(caught.value) is ChainError

@@ -1,5 +1,6 @@
 """``scan_chains [--once] [--network CODE]``: run the scanner in the foreground (operators, the demo,
-tests). The same ``scan_network_once`` as the Celery task, so both paths behave identically."""
+tests). The same ``scan_network_once`` as the Celery task, so both paths behave identically, and
+the same health bookkeeping on the cursor (``payments.services.scanhealth``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from payments.chains.base import ChainError
 from payments.models import Network
 from payments.scanner import ScanOutcome, scan_network_once
 from payments.services.networks import network_spec
+from payments.services.scanhealth import scancursor_error_record, scancursor_success_record
 
 
 class Command(BaseCommand):
@@ -35,8 +37,11 @@ class Command(BaseCommand):
                 try:
                     outcome = scan_network_once(network=network, adapter=adapter_for(network_spec(network)))
                 except ChainError as exc:
+                    scancursor_error_record(network=network, error=exc)
                     self.stderr.write(f"{network.code}: {type(exc).__name__}: {exc}")
                     continue
+                if not outcome.skipped:
+                    scancursor_success_record(network=network)
                 self.stdout.write(self._line(outcome))
             if options["once"]:
                 return

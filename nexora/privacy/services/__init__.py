@@ -1,0 +1,1 @@
+"""Privacy services: erasure requests, anonymisation, profile correction."""

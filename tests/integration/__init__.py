@@ -1,0 +1,1 @@
+"""Integration tests on real processes (Celery workers and beat, Redis, PostgreSQL, anvil)."""
