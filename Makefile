@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install run test lint format bench-ledger bench-topups bench-scanner bench-privacy clean
+.PHONY: install run test lint format bench-ledger bench-topups bench-scanner bench-privacy bench-aml clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -51,6 +51,9 @@ bench-scanner: install
 
 bench-privacy: install
 	$(PY) bench/privacy.py
+
+bench-aml: install
+	$(PY) bench/aml.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

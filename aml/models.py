@@ -11,17 +11,32 @@
   layer and PostgreSQL triggers): an explanation can never be edited after the fact (invariant 7).
   ``subject_ref`` identifies the subject across apps without a foreign key (payments must not
   know aml): ``deposit:<id>``, ``charge:<idempotency key>``, ``payout:<id>``,
-  ``account:<client id>:<field>``.
+  ``account:<client id>:<field>``. ``facts`` keeps the subject's facts as screened, so a backtest
+  can re-score it with a draft rule set.
+
+Added by the engine (migration 0002):
+
+* A published (or retired) ``RuleSet`` is immutable: ``save``/``update``/``delete`` refuse it in
+  the model layer, and a PostgreSQL trigger refuses any UPDATE of it except ``published ->
+  retired`` (and any DELETE), so raw SQL cannot rewrite the rules an assessment was made under.
+  ``RuleSetEdit`` is the append-only trail of who changed a draft and how (the publisher must be
+  none of them: four eyes).
+* ``ClientVerification``: the client's KYC level (``unverified`` when there is no row). Changed
+  only by staff through ``aml.kyc.kyc_level_set`` (a transition with an audit row).
+* ``RuleSnooze``: one rule silenced for one client until a date, set from a reviewed case
+  (append-only; ``aml.snooze``).
 """
 
 from __future__ import annotations
+
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from nexora.accounts.models import ClientProfile
-from nexora.common.models import AppendOnlyModel
+from nexora.common.models import AppendOnlyError, AppendOnlyModel
 from payments.models.ledger import MONEY_DIGITS, MONEY_PLACES
 
 
@@ -29,6 +44,22 @@ class RuleSetStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     PUBLISHED = "published", "Published"
     RETIRED = "retired", "Retired"
+
+
+# What may change on a rule set once it is no longer a draft: only its status (published ->
+# retired) and the timestamp that moves with it. Mirrored by the trigger in migration 0002.
+RULESET_MUTABLE_AFTER_PUBLISH = frozenset({"status", "updated_at"})
+
+
+class RuleSetQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        frozen = set(kwargs) - RULESET_MUTABLE_AFTER_PUBLISH
+        if frozen and self.exclude(status=RuleSetStatus.DRAFT).exists():
+            raise AppendOnlyError(f"published rule sets are immutable (tried to change {sorted(frozen)})")
+        return super().update(**kwargs)
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("rule sets are never deleted (assessments name them)")
 
 
 class RuleSet(models.Model):
@@ -48,6 +79,8 @@ class RuleSet(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RuleSetQuerySet.as_manager()
 
     class Meta:
         permissions = [
@@ -73,6 +106,31 @@ class RuleSet(models.Model):
 
     def __str__(self) -> str:
         return f"rule set v{self.version} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            stored = type(self).objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored is not None and stored != RuleSetStatus.DRAFT:
+                raise AppendOnlyError(f"rule set v{self.version} is {stored} and immutable")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("rule sets are never deleted (assessments name them)")
+
+
+class RuleSetEdit(AppendOnlyModel):
+    """One edit of a draft: who, when, and the changed paths with before/after values."""
+
+    ruleset = models.ForeignKey(RuleSet, on_delete=models.PROTECT, related_name="edits")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    changes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"edit of rule set #{self.ruleset_id} by #{self.actor_id}"
 
 
 class SubjectType(models.TextChoices):
@@ -114,6 +172,7 @@ class Assessment(AppendOnlyModel):
     summary = models.CharField(
         max_length=300, blank=True, help_text="Staff-facing; never shown to the client."
     )
+    facts = models.JSONField(default=dict, blank=True, help_text="The subject's facts as screened.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -151,3 +210,39 @@ class RuleOutcome(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.outcome} ({self.points})"
+
+
+class KycLevel(models.TextChoices):
+    UNVERIFIED = "unverified", "Unverified"
+    BASIC = "basic", "Basic"
+    FULL = "full", "Full"
+
+
+class ClientVerification(models.Model):
+    client = models.OneToOneField(ClientProfile, on_delete=models.PROTECT, related_name="verification")
+    level = models.CharField(max_length=12, choices=KycLevel.choices, default=KycLevel.UNVERIFIED)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("change_kyc_level", "Can change a client's verification (KYC) level")]
+
+    def __str__(self) -> str:
+        return f"client #{self.client_id}: {self.level}"
+
+
+class RuleSnooze(AppendOnlyModel):
+    client = models.ForeignKey(ClientProfile, on_delete=models.PROTECT, related_name="rule_snoozes")
+    rule = models.CharField(max_length=40)
+    until = models.DateTimeField()
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="snoozes")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("snooze_rule", "Can snooze a rule for one client from a reviewed case")]
+        indexes = [models.Index(fields=["client", "until"])]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule} snoozed for client #{self.client_id} until {self.until:%Y-%m-%d}"

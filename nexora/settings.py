@@ -235,6 +235,10 @@ NEXORA_TOPUP_MAX_AMOUNT = env.str("NEXORA_TOPUP_MAX_AMOUNT", default="10000.00")
 NEXORA_TOPUP_MAX_OPEN = env.int("NEXORA_TOPUP_MAX_OPEN", default=10)
 NEXORA_TRONGRID_API_KEY = env.str("NEXORA_TRONGRID_API_KEY", default="")
 
+# --- AML engine ---------------------------------------------------------------------------------
+# Prepare the engine's hot-path SQL once per PostgreSQL connection (off behind a transaction-mode pooler).
+NEXORA_AML_PREPARED_SQL = env.bool("NEXORA_AML_PREPARED_SQL", default=True)
+
 # --- Refunds to source and the client's review documents (docs/configuration.md) -------------
 # Known exchange hot wallets: a refund to one of them needs an address the client gives and confirms.
 NEXORA_EXCHANGE_ADDRESSES = env.list("NEXORA_EXCHANGE_ADDRESSES", default=[])

@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("payments.api.urls")),
+    path("api/v1/", include("aml.api.urls")),  # AML staff API (assessments)
     # notifications: client pages, the Telegram webhook, the API
     path("", include("aml.notifications.urls")),
     path("api/v1/", include("aml.notifications.api.urls")),

@@ -45,6 +45,10 @@ ERROR_MESSAGES: dict[str, Promise] = {
         "New top-ups are not available for your account at the moment. Please contact support."
     ),
     "too_many_open_topups": _("You have too many unpaid top-ups. Pay one or let it expire first."),
+    "verification_required": _(
+        "This top-up is above what your account can receive before verification. Choose a smaller "
+        "amount, or contact support to verify your account and raise the limit."
+    ),
     "idempotency_key_reused": _("This form was already sent with other values. Please try again."),
     "rate_unavailable": _("Exchange rates are unavailable right now. Please try again in a minute."),
     "service_unavailable": _("The service is temporarily unavailable. Please try again in a minute."),

@@ -11,7 +11,7 @@ Events (the fact passed is a frozen dataclass defined here):
 
 * ``charge_requested`` — ``ChargeRequested``, before a charge is debited.
 * ``topup_requested`` — ``TopUpRequested``, before a top-up is quoted; ``REFUSE`` refuses it with
-  a neutral ``amount_above_limit`` (KYC limits), anything else lets it through.
+  ``409 verification_required`` (KYC limits), anything else lets it through.
 * ``deposit_confirmed`` — ``DepositConfirmed``, before a confirmed deposit is credited: ``ALLOW``
   credits ``available``, anything stricter credits ``held`` and flags the top-up for review.
 * ``payout_requested`` — ``PayoutRequested``, before a refund or payout request is accepted.

@@ -32,7 +32,13 @@ def case_deposits(case: Case) -> list[Deposit]:
 
 
 def _direct_hold_ids(case: Case) -> set[int]:
-    ids = {d.hold_id for d in case_deposits(case) if d.hold_id}
+    deposits = case_deposits(case)
+    ids = {d.hold_id for d in deposits if d.hold_id}
+    # A deposit re-screened after a sanctions import (aml.rescreen) had reached available: what was
+    # left of it was moved to a hold of its own, referenced "deposit:<id>".
+    ids |= set(
+        Hold.objects.filter(reference__in=[f"deposit:{d.pk}" for d in deposits]).values_list("pk", flat=True)
+    )
     charge_keys = _subject_ids(case, "charge")
     ids |= set(
         Charge.objects.filter(idempotency_key__in=charge_keys, hold__isnull=False).values_list(

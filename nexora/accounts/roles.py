@@ -63,6 +63,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
 }
 
+# --- AML engine: assessments, draft rule sets, KYC levels, snoozes (officers); publishing (leads).
+# Support does not read assessments: rule names and scores stay with compliance (no tipping-off).
+_AML_OFFICER = [
+    "aml.view_assessment",
+    "aml.view_ruleoutcome",
+    "aml.view_ruleset",
+    "aml.edit_ruleset",
+    "aml.view_clientverification",
+    "aml.change_kyc_level",
+    "aml.snooze_rule",
+]
+ROLE_PERMISSIONS[COMPLIANCE_OFFICER] = [*ROLE_PERMISSIONS[COMPLIANCE_OFFICER], *_AML_OFFICER]
+ROLE_PERMISSIONS[COMPLIANCE_LEAD] = [*ROLE_PERMISSIONS[COMPLIANCE_LEAD], *_AML_OFFICER, "aml.publish_ruleset"]
+
 # Refunds to source and the client's review documents. ``treasury`` exports approved refunds and
 # records the hashes of the transactions it signed offline; it sees nothing else. Documents are
 # need-to-know: compliance roles only, not support.

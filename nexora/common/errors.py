@@ -75,6 +75,17 @@ class AccountFrozen(Conflict):
     default_message = "The account is restricted; this operation is not possible right now."
 
 
+class VerificationRequired(Conflict):
+    """A top-up above what the client's verification (KYC) level allows. The message says what the
+    client can do, and nothing about how the limit was computed."""
+
+    code = "verification_required"
+    default_message = (
+        "This top-up is above what your account can receive before verification. Choose a smaller "
+        "amount, or contact support to verify your account and raise the limit."
+    )
+
+
 class IdempotencyConflict(Conflict):
     code = "idempotency_key_reused"
     default_message = "This idempotency key was already used with different parameters."

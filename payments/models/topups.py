@@ -154,7 +154,20 @@ class Deposit(models.Model):
                 name="deposit_credited_has_amount",
             ),
         ]
-        indexes = [models.Index(fields=["network", "status"]), models.Index(fields=["tx_hash"])]
+        indexes = [
+            models.Index(fields=["network", "status"]),
+            models.Index(fields=["tx_hash"]),
+            # The AML engine's history query (aml.history): a client's credited deposits by time, and
+            # which clients one source address funded. Migration 0006_aml_indexes.
+            models.Index(
+                fields=["client", "credited_at"], include=["credited_amount", "sender", "id"],
+                condition=Q(credited_at__isnull=False), name="deposit_aml_client_credited",
+            ),
+            models.Index(
+                fields=["sender", "client", "credited_at"], condition=~Q(sender=""),
+                name="deposit_aml_sender_client",
+            ),
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"deposit {self.network_id}:{self.tx_hash}:{self.index} ({self.status})"

@@ -32,7 +32,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from nexora.accounts.models import AccountStatus, ClientProfile
-from nexora.common.errors import AccountFrozen, Conflict, IdempotencyConflict, ValidationFailed
+from nexora.common.errors import (
+    AccountFrozen,
+    Conflict,
+    IdempotencyConflict,
+    ValidationFailed,
+    VerificationRequired,
+)
 from nexora.common.money import money_parse
 from nexora.common.transitions import TransitionTable, transition_apply
 from payments.hooks import TopUpRequested, Verdict, screen
@@ -127,11 +133,13 @@ def _check_client(client: ClientProfile, network: Network, amount: Decimal) -> N
     if client.status != AccountStatus.ACTIVE:
         raise AccountFrozen()
     limit = Decimal(settings.NEXORA_TOPUP_MAX_AMOUNT)
-    fact = TopUpRequested(client_id=client.pk, network=network.code, amount=amount, currency=client.currency)
-    if amount > limit or screen("topup_requested", fact) == Verdict.REFUSE:
+    if amount > limit:
         raise _field_error(
             "amount", "amount_above_limit", "This amount is above your account's top-up limit."
         )
+    fact = TopUpRequested(client_id=client.pk, network=network.code, amount=amount, currency=client.currency)
+    if screen("topup_requested", fact) == Verdict.REFUSE:  # KYC limits (the AML engine answers)
+        raise VerificationRequired()
     open_count = TopUp.objects.filter(client=client, status__in=OPEN_STATUSES).count()
     if open_count >= settings.NEXORA_TOPUP_MAX_OPEN:
         raise Conflict(

@@ -70,7 +70,11 @@ def test_a_worked_case_file(make_network, make_client, make_staff):
     assert data["format"] == FORMAT
     assert data["case"]["status"] == "closed" and data["case"]["resolution"] == "refunded"
     assert data["client"]["balance"] == {"available": "0.00", "held": "30.00"}
-    (assessment,) = data["assessments"]
+    by_type = {a["subject_type"]: a for a in data["assessments"]}
+    assert sorted(by_type) == ["deposit", "payout"]  # the engine screened the refund too (it joined the case)
+    payout_hits = [o["rule"] for o in by_type["payout"]["outcomes"] if o["outcome"] == "hit"]
+    assert (by_type["payout"]["decision"], payout_hits) == ("review", ["rapid_in_out"])
+    assessment = by_type["deposit"]
     assert (assessment["decision"], assessment["score"], assessment["amount"]) == ("review", 70, "50.00")
     assert assessment["outcomes"] == [
         {
@@ -128,6 +132,7 @@ def test_a_worked_case_file(make_network, make_client, make_staff):
         "documents_received",
         "status",
         "client_contest",
+        "assessment_added",  # the refund request, screened by the engine
         "status",
     ]
     assert data["events"][2]["actor"] == officer.username and data["events"][2]["comment"] == "ask"

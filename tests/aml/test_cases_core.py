@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from aml.cases.models import Case, CaseEvent, CaseItem
 from aml.cases.services import case_open_or_join, case_transition
 from aml.models import Assessment, RuleOutcome, RuleSet
+from aml.rulesets import ruleset_seed_default
 from nexora.common.errors import InvalidTransition, ValidationFailed
 from nexora.common.models import AppendOnlyError
 
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ruleset() -> RuleSet:
-    return RuleSet.objects.create(version=1, status="published", published_at=timezone.now(), params={})
+    ruleset_seed_default()  # migration aml.0003 seeds version 1; a flushed database gets it again
+    return RuleSet.objects.get(status="published")
 
 
 def assess(client, ruleset, *, decision="review", score=50, sanctions=False, ref="deposit:1") -> Assessment:
@@ -109,9 +110,8 @@ def test_postgres_refuses_update_and_delete(make_client, ruleset, table):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_first_assessments_make_one_case(make_client):
+def test_concurrent_first_assessments_make_one_case(make_client, ruleset):
     client = make_client()
-    ruleset = RuleSet.objects.create(version=1, status="published", published_at=timezone.now(), params={})
     assessments = [assess(client, ruleset, ref=f"deposit:{i}") for i in range(6)]
     barrier, errors = threading.Barrier(len(assessments)), []
 

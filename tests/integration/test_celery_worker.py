@@ -217,11 +217,14 @@ def assert_credited_exactly_once(topups: list[TopUp], clients: list[ClientProfil
     assert keys == {f"deposit:{d.pk}:credit" for d in deposits}
     unbalanced = LedgerEntry.objects.values("transaction").annotate(total=Sum("amount")).exclude(total=0)
     assert not unbalanced.exists()
+    # Each credit lands once, in available or (when the AML engine asks for a review: 20 quick top-ups
+    # per client from shared payers) in held; which one is the engine's business, not this test's.
+    client_kinds = [AccountKind.AVAILABLE, AccountKind.HELD]
     credited = LedgerEntry.objects.filter(transaction__idempotency_key__startswith="deposit:",
-                                          account__kind=AccountKind.AVAILABLE)  # fmt: skip
+                                          account__kind__in=client_kinds)  # fmt: skip
     assert credited.aggregate(n=Count("id"), total=Sum("amount")) == {
         "n": TOPUPS, "total": sum((t.amount for t in topups), Decimal(0))}  # fmt: skip
     for client in clients:
         expected = sum((t.amount for t in topups if t.client_id == client.pk), Decimal(0))
-        assert balance_get(client=client).available == expected
+        assert balance_get(client=client).total == expected
     assert not OperatorAlert.objects.exists()

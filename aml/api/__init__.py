@@ -1,0 +1,1 @@
+"""The AML engine's staff API (under /api/v1/staff/)."""
