@@ -21,7 +21,7 @@ one statement built from fragments, with only the fragments the subject type nee
 
 Windows end at ``as_of`` (exclusive) and exclude the subject itself, so the same statement
 scores a live event, a backtest and a re-screen "as of" the original time. The indexes behind
-it are in ``payments`` migration ``0006_aml_indexes`` (deposits by client and credit time,
+it are in ``payments`` migration ``0008_aml_indexes`` (deposits by client and credit time,
 deposits by source address).
 
 On PostgreSQL each statement is prepared once per connection (``aml.sql``): planning it costs

@@ -158,7 +158,7 @@ class Deposit(models.Model):
             models.Index(fields=["network", "status"]),
             models.Index(fields=["tx_hash"]),
             # The AML engine's history query (aml.history): a client's credited deposits by time, and
-            # which clients one source address funded. Migration 0006_aml_indexes.
+            # which clients one source address funded. Migration 0008_aml_indexes.
             models.Index(
                 fields=["client", "credited_at"], include=["credited_amount", "sender", "id"],
                 condition=Q(credited_at__isnull=False), name="deposit_aml_client_credited",
