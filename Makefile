@@ -52,5 +52,9 @@ bench-scanner: install
 bench-privacy: install
 	$(PY) bench/privacy.py
 
+.PHONY: bench-metrics
+bench-metrics: install
+	$(PY) bench/metrics.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
