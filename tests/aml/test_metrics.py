@@ -3,12 +3,10 @@ deliveries. Exact samples, one query per collector, and nothing about a client o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from prometheus_client.metrics_core import Metric
 
 from aml.cases.metrics import case_metrics
 from aml.cases.models import Case
@@ -18,6 +16,7 @@ from aml.models import Assessment
 from aml.notifications.metrics import delivery_metrics
 from aml.notifications.models import NotificationDelivery
 from aml.notifications.services import delivery_transition, notification_send
+from tests.metrics_samples import samples
 from tests.review_helpers import ruleset
 
 pytestmark = pytest.mark.django_db
@@ -25,14 +24,6 @@ SUBJECTS = ("deposit", "charge", "payout", "account_change")
 DECISIONS = ("allow", "review", "freeze")
 OPEN_STATUSES = ("open", "awaiting_client", "escalated", "pending_approval")
 BANDS = ("review", "freeze")
-
-
-def samples(families: Iterable[Metric]) -> dict[str, dict[tuple[str, ...], float]]:
-    found: dict[str, dict[tuple[str, ...], float]] = {}
-    for family in families:
-        for sample in family.samples:
-            found.setdefault(sample.name, {})[tuple(sample.labels.values())] = sample.value
-    return found
 
 
 def assess(client, *, subject="deposit", decision="review", sanctions=False, ref="") -> Assessment:

@@ -6,31 +6,20 @@ the deposit and payout services); the collectors are read the way a scrape reads
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pytest
-from prometheus_client.metrics_core import Metric
 
 from payments.metrics import deposit_metrics, payout_metrics, topup_metrics
 from payments.models import Deposit
 from payments.services.deposits import deposit_transition
 from payments.services.payouts import payout_request
 from payments.services.topups import topup_create
+from tests.metrics_samples import samples
 from tests.privacy.conftest import pay_in_full
 from tests.review_helpers import SENDER, held_deposit
 
 pytestmark = pytest.mark.django_db
 TOPUP_STATUSES = ("awaiting_payment", "confirming", "completed", "expired", "invalid")
 PAYOUT_STATUSES = ("requested", "approved", "sent", "confirmed", "failed", "rejected")
-
-
-def samples(families: Iterable[Metric]) -> dict[str, dict[tuple[str, ...], float]]:
-    """``{sample name: {label values: value}}`` of what a scrape would print."""
-    found: dict[str, dict[tuple[str, ...], float]] = {}
-    for family in families:
-        for sample in family.samples:
-            found.setdefault(sample.name, {})[tuple(sample.labels.values())] = sample.value
-    return found
 
 
 @pytest.fixture
