@@ -18,7 +18,9 @@ Design:
   say which part is blind. The error is logged.
 * Built in: ``nexora_celery_queue_length{queue}`` (messages waiting in each Celery queue: the
   default one and those named in ``CELERY_TASK_ROUTES``), read from the Redis broker with a
-  one-second timeout; no samples without ``REDIS_URL`` (tasks run in-process then).
+  one-second timeout; no samples without ``REDIS_URL`` (tasks run in-process then). HTTP request
+  counts are the one in-process exception (``nexora.common.http_metrics``, registered by
+  ``CommonConfig``): they live where the requests are answered, summed across gunicorn's workers.
 * Money crosses into a metric only at the exposition boundary: collectors sum ``Decimal``
   amounts in SQL (exact) and convert the total with ``decimal_sample`` when they add the sample,
   because Prometheus samples are float64. A float64 keeps 15 significant digits: totals up to

@@ -30,7 +30,9 @@ from aml.notifications.models import Notification, NotificationDelivery, Telegra
 from aml.notifications.services import notification_send
 from nexora.accounts.models import ClientProfile, User
 from nexora.accounts.services import account_terminate
+from nexora.privacy import registry
 from nexora.privacy.exports import export_build
+from nexora.privacy.registry import category_register
 from nexora.privacy.retention import months_after, retention_purge
 from nexora.privacy.services.erasure import (
     erasure_blockers,
@@ -343,6 +345,16 @@ def test_the_copy_has_what_the_client_was_shown_and_no_aml_internal(reviewed, ma
 
 
 # -- erasure ---------------------------------------------------------------------------------------
+
+
+def test_an_undisclosed_category_cannot_be_in_the_clients_copy(monkeypatch):
+    monkeypatch.setattr(registry, "_categories", dict(registry._categories))
+    with pytest.raises(ValueError, match="undisclosed category cannot be in the client's copy"):
+        category_register(
+            name="test.hidden", model="aml.Assessment", owner="client", clock="created_at", period="aml",
+            action="keep", title="x", disclosed=False, export=lambda client: [],
+        )  # fmt: skip
+    assert "test.hidden" not in registry._categories
 
 
 def test_an_open_case_and_a_refund_in_progress_block_erasure(reviewed):
