@@ -84,10 +84,11 @@ def open_case_blocks_erasure(client: ClientProfile) -> str | None:
 
 
 def document_file_remove(sender: Any, instance: ClientDocument, **kwargs: Any) -> None:
-    """The file of a deleted document row goes too, once the deletion is committed."""
+    """The file of a deleted document row goes too, once the deletion is committed. ``robust``: a
+    file that cannot be removed is logged by Django and does not stop the rest of the purge."""
     storage, name = instance.file.storage, instance.file.name
     if name:
-        transaction.on_commit(lambda: storage.delete(name))
+        transaction.on_commit(lambda: storage.delete(name), robust=True)
 
 
 def _aml(name: str, model: str, owner: str, title: Any, **extra: Any) -> None:
