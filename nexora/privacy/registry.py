@@ -30,12 +30,12 @@ registered under a legal period cannot be registered again under a shorter one, 
 anonymised only when no legal record of theirs is still inside its period, and the ledger's tables
 refuse DELETE in PostgreSQL.
 
-Example, from the AML app's ``ready()``::
+Example, from the cases app's ``ready()`` (``aml.cases.privacy``)::
 
     category_register(
-        name="aml.documents", model="aml.CaseDocument", owner="case__client",
+        name="aml.documents", model="cases.ClientDocument", owner="client",
         clock="case__closed_at", period="aml", action=Action.DELETE,
-        title=_("Documents you sent for a review"), basis=BASIS_AML, export=None,
+        title=_("Documents you sent for a review"), basis=BASIS_AML, export=document_rows,
     )
 
 Erasure may also need to wait for something only another app knows (an open AML case):
