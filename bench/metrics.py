@@ -100,7 +100,7 @@ def seed_payments(clients: list[Any]) -> None:
         Deposit(network_id=t.network_id, tx_hash=f"0x{i:064x}", index=0, address_id=t.address_id,
                 client_id=t.client_id, topup=t, amount=25_000_000, seen_at=now,
                 status="credited" if i % 5 else "pending",
-                credited_amount=Decimal("25.00") if i % 5 else None)
+                credited_amount=Decimal("25.00") if i % 5 else None, credited_at=now if i % 5 else None)
         for i, t in enumerate(topups)
     ))  # fmt: skip
 

@@ -9,10 +9,11 @@ The money and flow collectors read one aggregate query each at scrape time (test
 
 * ``topup_metrics``: top-ups per network and status (a gauge: how many are in each state now),
   every (network, status) pair present, zeros included, so a rate or a ratio never lacks a series;
-* ``deposit_metrics``: deposits ever credited per network and account currency, their credited
-  value, and how many of them a reorg reversed since (counters: a reversed deposit stays counted
-  as credited, so the count never goes backwards; ``reversed`` says how many were undone). Values
-  are summed in SQL as ``Decimal`` and become a float only as a sample (``decimal_sample``);
+* ``deposit_metrics``: deposits ever credited per network and account currency (``credited_at``
+  set: a counter that never goes backwards, since a deposit a reorg reversed later, or one mined
+  again and credited anew, stays counted once), their credited value, and how many are reversed
+  now (a gauge: a reversed deposit mined again leaves it). Values are summed in SQL as ``Decimal``
+  and become a float only as a sample (``decimal_sample``);
 * ``payout_metrics``: refunds per network and status (``approved`` ones wait for the treasury).
 
 Metric names and their alert thresholds are documented in ``docs/operations.md``.
@@ -140,9 +141,9 @@ class _Credited:
 
 
 def _credited_totals() -> dict[tuple[str, str], _Credited]:
-    """Per (network, currency): deposits ever credited, how many were reversed, their value."""
+    """Per (network, currency): deposits ever credited, how many are reversed now, their value."""
     rows = (
-        Deposit.objects.filter(status__in=[DepositStatus.CREDITED, DepositStatus.REVERSED])
+        Deposit.objects.filter(credited_at__isnull=False)
         .values_list("network__code", "topup__currency", "status")
         .annotate(n=Count("id"), value=Sum("credited_amount"))
         .order_by("network__code", "topup__currency", "status")
@@ -167,8 +168,8 @@ def deposit_metrics() -> Iterator[Metric]:
         "Value credited for those deposits, in the account currency (reversed ones included).",
         labels=labels,
     )
-    undone = CounterMetricFamily(
-        "nexora_deposits_reversed", "Credited deposits a chain reorganisation reversed since.", labels=labels
+    undone = GaugeMetricFamily(
+        "nexora_deposits_reversed", "Credited deposits whose credit a reorganisation reversed.", labels=labels
     )
     for key, total in _credited_totals().items():
         credited.add_metric(list(key), total.count)
