@@ -55,5 +55,9 @@ bench-privacy: install
 bench-aml: install
 	$(PY) bench/aml.py
 
+.PHONY: bench-metrics
+bench-metrics: install
+	$(PY) bench/metrics.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -388,3 +388,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Request counts for /metrics (nexora/common/http_metrics.py) -------------------------------
+# Outermost, so every answer counts. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client from the
+# environment, not here) makes the count cover every gunicorn worker of the machine.
+MIDDLEWARE = ["nexora.common.http_metrics.RequestCountMiddleware", *MIDDLEWARE]

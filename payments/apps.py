@@ -9,7 +9,16 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from nexora.common.metrics import collector_register
-        from payments.metrics import lookalike_metrics, scanner_metrics
+        from payments.metrics import (
+            deposit_metrics,
+            lookalike_metrics,
+            payout_metrics,
+            scanner_metrics,
+            topup_metrics,
+        )
 
         collector_register("scanner", scanner_metrics)
         collector_register("lookalikes", lookalike_metrics)
+        collector_register("topups", topup_metrics)
+        collector_register("deposits", deposit_metrics)
+        collector_register("payouts", payout_metrics)

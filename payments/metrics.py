@@ -3,20 +3,43 @@
 ``scanner_metrics`` turns ``networks_health`` (one selector, also behind the staff health API)
 into one family per number, labelled by network code, so the page and the alerts can never
 disagree. Networks without a cursor yet export only their status and zero error counters.
-``lookalike_metrics`` counts recorded look-alike token transfers per network. Metric names and
-their alert thresholds are documented in ``docs/operations.md``.
+``lookalike_metrics`` counts recorded look-alike token transfers per network.
+
+The money and flow collectors read one aggregate query each at scrape time (tests assert it):
+
+* ``topup_metrics``: top-ups per network and status (a gauge: how many are in each state now),
+  every (network, status) pair present, zeros included, so a rate or a ratio never lacks a series;
+* ``deposit_metrics``: deposits ever credited per network and account currency (``credited_at``
+  set: a counter that never goes backwards, since a deposit a reorg reversed later, or one mined
+  again and credited anew, stays counted once), their credited value, and how many are reversed
+  now (a gauge: a reversed deposit mined again leaves it). Values are summed in SQL as ``Decimal``
+  and become a float only as a sample (``decimal_sample``);
+* ``payout_metrics``: refunds per network and status (``approved`` ones wait for the treasury).
+
+Metric names and their alert thresholds are documented in ``docs/operations.md``.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from payments.models import LookalikeTransfer, Network
+from nexora.common.metrics import decimal_sample
+from payments.models import (
+    Deposit,
+    DepositStatus,
+    LookalikeTransfer,
+    Network,
+    PayoutStatus,
+    TopUpStatus,
+)
 from payments.selectors.scanner import STATUSES, NetworkHealth, networks_health
 
 _GAUGES = {
@@ -79,3 +102,77 @@ def lookalike_metrics() -> Iterator[Metric]:
     for pk, code in Network.objects.order_by("code").values_list("pk", "code"):
         family.add_metric([code], counts.get(pk, 0))
     yield family
+
+
+def _per_network_status(relation: str, statuses: list[str]) -> dict[str, dict[str, int]]:
+    """``{network code: {status: rows}}`` for every network, zeros included: one LEFT JOIN query."""
+    rows = Network.objects.values_list("code", f"{relation}__status").annotate(n=Count(relation)).order_by()
+    counts: dict[str, dict[str, int]] = {}
+    for code, status, n in rows:
+        per_status = counts.setdefault(code, dict.fromkeys(statuses, 0))
+        if status is not None:
+            per_status[status] = n
+    return counts
+
+
+def _status_gauge(name: str, help_text: str, counts: dict[str, dict[str, int]]) -> Metric:
+    family = GaugeMetricFamily(name, help_text, labels=["network", "status"])
+    for code in sorted(counts):
+        for status, n in counts[code].items():
+            family.add_metric([code, status], n)
+    return family
+
+
+def topup_metrics() -> Iterator[Metric]:
+    counts = _per_network_status("topups", list(TopUpStatus.values))
+    yield _status_gauge("nexora_topups", "Top-ups in each status, per network.", counts)
+
+
+def payout_metrics() -> Iterator[Metric]:
+    counts = _per_network_status("payouts", list(PayoutStatus.values))
+    yield _status_gauge("nexora_payouts", "Refunds to source in each status, per network.", counts)
+
+
+@dataclass
+class _Credited:
+    count: int = 0
+    undone: int = 0
+    value: Decimal = Decimal(0)
+
+
+def _credited_totals() -> dict[tuple[str, str], _Credited]:
+    """Per (network, currency): deposits ever credited, how many are reversed now, their value."""
+    rows = (
+        Deposit.objects.filter(credited_at__isnull=False)
+        .values_list("network__code", "topup__currency", "status")
+        .annotate(n=Count("id"), value=Sum("credited_amount"))
+        .order_by("network__code", "topup__currency", "status")
+    )
+    totals: dict[tuple[str, str], _Credited] = defaultdict(_Credited)
+    for code, currency, status, n, value in rows:
+        total = totals[(code, currency or "")]
+        total.count += n
+        total.value += value or 0
+        if status == DepositStatus.REVERSED:
+            total.undone += n
+    return totals
+
+
+def deposit_metrics() -> Iterator[Metric]:
+    labels = ["network", "currency"]
+    credited = CounterMetricFamily(
+        "nexora_deposits_credited", "Deposits ever credited (reversed ones included).", labels=labels
+    )
+    amount = CounterMetricFamily(
+        "nexora_deposits_credited_amount",
+        "Value credited for those deposits, in the account currency (reversed ones included).",
+        labels=labels,
+    )
+    undone = GaugeMetricFamily(
+        "nexora_deposits_reversed", "Credited deposits whose credit a reorganisation reversed.", labels=labels
+    )
+    for key, total in _credited_totals().items():
+        credited.add_metric(list(key), total.count)
+        amount.add_metric(list(key), decimal_sample(total.value))
+        undone.add_metric(list(key), total.undone)
+    yield from (credited, amount, undone)

@@ -203,4 +203,16 @@ def billing_api(billing_key: str) -> APIClient:
     return api
 
 
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the default language. A request through ``LocaleMiddleware`` (a client
+    whose language is Ukrainian) leaves that language active in the thread, and a later test that
+    records ``get_language()`` (a statement's language) would depend on the order tests ran in."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 __all__ = ["STAFF_ROLES"]

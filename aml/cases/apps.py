@@ -1,4 +1,8 @@
-"""Cases: what a human must decide about a client's held money or frozen account."""
+"""Cases: what a human must decide about a client's held money or frozen account.
+
+``ready`` registers the open cases' collector for ``/metrics`` (``aml.cases.metrics``) and the
+cases' data categories, erasure check and document-file cleanup (``aml.cases.privacy``).
+"""
 
 from django.apps import AppConfig
 
@@ -7,3 +11,11 @@ class CasesConfig(AppConfig):
     name = "aml.cases"
     label = "cases"
     verbose_name = "AML cases"
+
+    def ready(self) -> None:
+        from aml.cases.metrics import case_metrics
+        from aml.cases.privacy import categories_register
+        from nexora.common.metrics import collector_register
+
+        collector_register("aml_cases", case_metrics)
+        categories_register()

@@ -11,16 +11,20 @@ a credit.
   to ``available``; ``under_review`` with nothing but the top-up link when it went to ``held``: the
   client learns that a review is in progress, never why (invariant 8).
 
-The dedupe key is the deposit (``deposit:<id>``): an announcement repeated by a retried scan or a
-second worker notifies once.
+* ``payout_sent`` -> ``refund_sent`` with what the client will receive: the crypto amount, the
+  asset and the network's name (never the reason of the refund, nor the case). Sent when the
+  treasury records the outgoing transaction; the text says it arrives once the network confirms.
+
+The dedupe key is the deposit (``deposit:<id>``) or the payout (``payout:<id>``): an announcement
+repeated by a retried scan, a second worker or the treasury's form sent twice notifies once.
 """
 
 from __future__ import annotations
 
-from aml.notifications.selectors import deposit_notice
+from aml.notifications.selectors import deposit_notice, payout_notice
 from aml.notifications.services import notification_send
 from nexora.accounts.models import ClientProfile
-from payments.hooks import DepositCredited, DepositSeen, listener_register
+from payments.hooks import DepositCredited, DepositSeen, PayoutUpdate, listener_register
 
 
 def on_deposit_seen(fact: DepositSeen) -> None:
@@ -52,6 +56,16 @@ def on_deposit_credited(fact: DepositCredited) -> None:
     )
 
 
+def on_payout_sent(fact: PayoutUpdate) -> None:
+    params = payout_notice(payout_id=fact.payout_id)
+    if params is None:
+        return
+    client = ClientProfile.objects.select_related("user").get(pk=fact.client_id)
+    key = f"payout:{fact.payout_id}"
+    notification_send(client=client, event="refund_sent", params=params, dedupe_key=key)
+
+
 def listeners_register() -> None:
     listener_register("deposit_seen", on_deposit_seen)
     listener_register("deposit_credited", on_deposit_credited)
+    listener_register("payout_sent", on_payout_sent)

@@ -6,7 +6,8 @@ Every read of a client's notifications is scoped to that client: another client'
 ``deposit_notice`` is the one read of payments' data: what the client already knows about a
 deposit (amount and asset, the network's name, the top-up it paid), and whether it is on its way
 to being credited: not when it failed on chain, paid no top-up of its network, or is below the
-network's minimum (those wait for staff, and the top-up page says so).
+network's minimum (those wait for staff, and the top-up page says so). ``payout_notice`` is the
+same for a refund: the crypto amount the client will receive, the asset and the network's name.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.db.models import QuerySet
 from aml.notifications.models import Notification
 from nexora.accounts.models import ClientProfile
 from nexora.common.errors import NotFound
-from payments.models import Deposit, DepositStatus
+from payments.models import Deposit, DepositStatus, PayoutRequest
 
 
 def notifications_for_client(*, client: ClientProfile, unread_only: bool = False) -> QuerySet[Notification]:
@@ -58,3 +59,11 @@ def deposit_notice(*, deposit_id: int) -> DepositNotice | None:
         and deposit.amount >= network.min_amount
     )
     return DepositNotice(creditable=creditable, params=params)
+
+
+def payout_notice(*, payout_id: int) -> dict[str, str] | None:
+    payout = PayoutRequest.objects.select_related("network").filter(pk=payout_id).first()
+    if payout is None:
+        return None
+    network = payout.network
+    return {"amount": network.display(payout.units), "asset": network.asset, "network": network.name}

@@ -18,7 +18,14 @@ Design:
   say which part is blind. The error is logged.
 * Built in: ``nexora_celery_queue_length{queue}`` (messages waiting in each Celery queue: the
   default one and those named in ``CELERY_TASK_ROUTES``), read from the Redis broker with a
-  one-second timeout; no samples without ``REDIS_URL`` (tasks run in-process then).
+  one-second timeout; no samples without ``REDIS_URL`` (tasks run in-process then). HTTP request
+  counts are the one in-process exception (``nexora.common.http_metrics``, registered by
+  ``CommonConfig``): they live where the requests are answered, summed across gunicorn's workers.
+* Money crosses into a metric only at the exposition boundary: collectors sum ``Decimal``
+  amounts in SQL (exact) and convert the total with ``decimal_sample`` when they add the sample,
+  because Prometheus samples are float64. A float64 keeps 15 significant digits: totals up to
+  10^13 in the account currency are exact to the cent, beyond that they are rounded, which is
+  fine for a graph and an alert and never used for accounting (the ledger is the books).
 * Access: ``Authorization: Bearer <NEXORA_METRICS_TOKEN>`` (Prometheus' ``authorization``
   scrape option), compared in constant time; or a logged-in staff session (any role) for a look
   from the browser. Anything else is ``401`` (no or a wrong credential) or ``403`` (a logged-in
@@ -30,6 +37,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -51,6 +59,11 @@ def collector_register(name: str, collect: Collect) -> None:
 
 def collector_unregister(name: str) -> None:
     _COLLECTORS.pop(name, None)
+
+
+def decimal_sample(value: Decimal | None) -> float:
+    """A summed ``Decimal`` as a Prometheus sample (float64): the one place money becomes a float."""
+    return float(value) if value is not None else 0.0
 
 
 class _Registered(Collector):

@@ -15,8 +15,17 @@ Per category: rows, clock, period; what happens after the period; what happens o
 * ledger (LedgerEntry), creation, financial: kept, never deleted (balances derive from it).
 * tx_lookups (TxLookup: hashes the client pasted), creation, technical_log (12 m): deleted.
 * erasure_requests, decision, account (3 y): deleted (kept until then as proof of the answer).
+* payouts (PayoutRequest: refunds to source), finish, financial: the payment's source address and
+  the staff's reasons are removed; the amount, destination and outgoing transaction stay. The
+  destination and hash are what identifies the outgoing transfer (unique together, so one
+  transfer can never count for two refunds) and are public on the chain under that hash anyway.
+  A refund still in progress has no finish date: it is inside its period (and blocks erasure).
+* refund_addresses (addresses the client gave for a refund), last change, financial: the address
+  is removed. The client's current confirmed address is kept while it is in use, and goes when
+  the person is anonymised (in the same run: the profile comes first).
 
-Financial categories are kept on erasure until their period ends.
+Financial categories are kept on erasure until their period ends. A refund in progress blocks
+erasure (``payout_in_progress``): the money is on its way back to the client.
 
 Exports follow the client area's rules: hold reasons and non-charge ledger descriptions can name a
 review reason, so they are left out (invariant 8); the review flag of a top-up is the neutral
@@ -29,6 +38,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from nexora.accounts.models import ClientProfile, SecurityEvent
@@ -40,6 +50,7 @@ from nexora.privacy.registry import (
     Action,
     Row,
     category_register,
+    erasure_check_register,
 )
 from nexora.privacy.services.anonymise import profiles_anonymise
 
@@ -170,6 +181,60 @@ def erasure_rows(client: ClientProfile) -> Iterable[Row]:
         }
 
 
+def payout_rows(client: ClientProfile) -> Iterable[Row]:
+    """The client's refunds; never the staff's reasons or the screening verdict (invariant 8)."""
+    from payments.models import PayoutRequest
+
+    payouts = PayoutRequest.objects.filter(client=client).select_related("network").order_by("id")
+    for payout in payouts:
+        yield {
+            "id": payout.public_id,
+            "created_at": payout.created_at,
+            "network": payout.network.code,
+            "amount": payout.amount,
+            "currency": payout.currency,
+            "crypto_amount": payout.network.display(payout.units),
+            "asset": payout.network.asset,
+            "destination": payout.destination,
+            "status": payout.status,
+            "tx_hash": payout.tx_hash,
+            "sent_at": payout.sent_at,
+            "finished_at": payout.finished_at,
+        }
+
+
+def refund_address_rows(client: ClientProfile) -> Iterable[Row]:
+    from payments.models import RefundAddress
+
+    addresses = RefundAddress.objects.filter(client=client).select_related("network").order_by("id")
+    for refund_address in addresses:
+        yield {
+            "network": refund_address.network.code,
+            "address": refund_address.address,
+            "status": refund_address.status,
+            "created_at": refund_address.created_at,
+            "confirmed_at": refund_address.confirmed_at,
+        }
+
+
+def payouts_anonymise(payouts: Any) -> int:
+    """Past five years after a refund finished: its source address and the staff's reasons go."""
+    return int(payouts.update(source_address="", reason="", decided_reason="", failure_reason=""))
+
+
+def refund_addresses_anonymise(addresses: Any) -> int:
+    return int(addresses.update(address=""))
+
+
+def payout_in_progress(client: ClientProfile) -> str | None:
+    from payments.models import PayoutRequest, PayoutStatus
+
+    moving = [PayoutStatus.REQUESTED, PayoutStatus.APPROVED, PayoutStatus.SENT]
+    if PayoutRequest.objects.filter(client=client, status__in=moving).exists():
+        return translation.gettext("A refund is still in progress: wait until it is confirmed or rejected.")
+    return None
+
+
 def deposits_anonymise(deposits: Any) -> int:
     """Past five years, the client's sending address is no longer needed (refunds, AML)."""
     return int(deposits.update(sender=""))
@@ -180,6 +245,26 @@ def _financial(name: str, model: str, title: Any, **extra: Any) -> None:
         name=name, model=model, owner="client", clock="created_at", period="financial",
         title=title, basis=BASIS_ACCOUNTING, **{"action": Action.KEEP, **extra},
     )  # fmt: skip
+
+
+def _payouts_register() -> None:
+    # Open refunds have no finish date (inside their period); a confirmed address in use is
+    # pending only once its client is anonymised (``early``), so a refund can still reach it.
+    payout_pending = ~Q(source_address="") | ~Q(reason="") | ~Q(decided_reason="") | ~Q(failure_reason="")
+    category_register(
+        name="payouts", model="payments.PayoutRequest", owner="client", clock="finished_at",
+        period="financial", action=Action.ANONYMISE, anonymise=payouts_anonymise,
+        pending=Q(finished_at__isnull=False) & payout_pending, title=_("Refunds"),
+        basis=BASIS_ACCOUNTING, export=payout_rows,
+    )  # fmt: skip
+    category_register(
+        name="refund_addresses", model="payments.RefundAddress", owner="client", clock="updated_at",
+        period="financial", action=Action.ANONYMISE, anonymise=refund_addresses_anonymise,
+        pending=~Q(address="") & (~Q(status="confirmed") | Q(client__anonymised_at__isnull=False)),
+        early=Q(client__anonymised_at__isnull=False), title=_("Addresses you gave for refunds"),
+        basis=BASIS_ACCOUNTING, export=refund_address_rows,
+    )  # fmt: skip
+    erasure_check_register(payout_in_progress)
 
 
 def categories_register() -> None:
@@ -206,6 +291,7 @@ def categories_register() -> None:
         export=ledger_rows,
     )  # fmt: skip
     _financial("holds", "payments.Hold", _("Amounts held during a review"))
+    _payouts_register()
     category_register(
         name="tx_lookups", model="payments.TxLookup", owner="topup__client", clock="created_at",
         period="technical_log", action=Action.DELETE, title=_("Transaction hashes you submitted"),

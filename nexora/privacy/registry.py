@@ -19,18 +19,23 @@ One declaration (``category_register``) serves three purposes, so they cannot dr
 ``owner`` is the lookup path from the model to the ``ClientProfile`` (``"client"``,
 ``"account__client"``, ``"user__client_profile"``; ``""`` for the profile itself).
 
+``disclosed=False`` keeps a category out of everything the client reads (the erasure summary's
+"what is kept", the copy of their data): the AML app's assessments and cases, whose mere existence
+the client must not learn from us (invariant 8). Their period still counts for how long the
+person's name is kept, which the client is told without the reason.
+
 The guarantee that financial and AML records outlive their period whatever else happens is
 structural: a category under a legal period (``LEGAL_PERIODS``) cannot be erased on request, a model
 registered under a legal period cannot be registered again under a shorter one, the person is
 anonymised only when no legal record of theirs is still inside its period, and the ledger's tables
 refuse DELETE in PostgreSQL.
 
-Example, from the AML app's ``ready()``::
+Example, from the cases app's ``ready()`` (``aml.cases.privacy``)::
 
     category_register(
-        name="aml.documents", model="aml.CaseDocument", owner="case__client",
+        name="aml.documents", model="cases.ClientDocument", owner="client",
         clock="case__closed_at", period="aml", action=Action.DELETE,
-        title=_("Documents you sent for a review"), basis=BASIS_AML, export=None,
+        title=_("Documents you sent for a review"), basis=BASIS_AML, export=document_rows,
     )
 
 Erasure may also need to wait for something only another app knows (an open AML case):
@@ -94,6 +99,9 @@ class DataCategory:
     waits_for_legal: bool = False  # act only when no legal record of the owner is in its period
     on_erasure: OnErasure = OnErasure.KEEP
     export: Exporter | None = None
+    # False: never named to the client, not even in "what is kept" (AML assessments and cases:
+    # invariant 8). The rows still keep the person attributable while inside their period.
+    disclosed: bool = True
 
     @property
     def model_class(self) -> type[models.Model]:
@@ -128,6 +136,8 @@ def _validate(category: DataCategory) -> None:
         raise ValueError(f"{category.name}: action 'anonymise' needs an anonymise function")
     if category.legal and category.on_erasure == OnErasure.ERASE:
         raise ValueError(f"{category.name}: records under a legal period are kept on erasure")
+    if not category.disclosed and category.export is not None:
+        raise ValueError(f"{category.name}: an undisclosed category cannot be in the client's copy")
     if category.on_erasure == OnErasure.ERASE and issubclass(category.model_class, AppendOnlyModel):
         raise ValueError(f"{category.name}: append-only rows cannot be erased before their period")
     for other in (o for o in _categories.values() if o.model == category.model):

@@ -79,12 +79,16 @@ def _expired(category: DataCategory, cutoff: datetime) -> models.QuerySet:
 
 
 def legal_holders(owner_ids: set[int], now: datetime) -> set[int]:
-    """Of these clients, those with a record in a legal category that is still inside its period."""
+    """Of these clients, those with a record in a legal category that is still inside its period.
+
+    A record whose clock has not started (``case__closed_at`` of an open case, ``finished_at`` of a
+    refund in progress) is inside its period: its period has not even begun."""
     held: set[int] = set()
     for legal in (c for c in categories() if c.legal):
         cutoff = months_before(now, legal.months)
+        inside = models.Q(**{f"{legal.clock}__gte": cutoff}) | models.Q(**{f"{legal.clock}__isnull": True})
         rows = legal.model_class._default_manager.filter(
-            **{f"{legal.owner_id_path}__in": owner_ids - held, f"{legal.clock}__gte": cutoff}
+            inside, **{f"{legal.owner_id_path}__in": owner_ids - held}
         )
         held |= set(rows.values_list(legal.owner_id_path, flat=True).distinct())
     return held

@@ -4,7 +4,7 @@ concurrent scanner and crash ends as, down to the last cent.
 Every test runs its own chain (anvil starts in a fraction of a second), creates a network whose
 ``confirmations`` is 2, lets a first scanner pass place the cursor, creates top-ups, pays them on
 chain and drives the scanner (the Celery task ``scan_network``, eager here, or
-``scan_network_once`` with a hand-built adapter when the test needs a short timeout or a fault).
+``scan_network_once`` with a hand-built adapter when the test needs its own timeout or a fault).
 Each asserts the EXACT final state through :class:`Outcome`: available and held balance, the
 top-up's status / exception / credited amount, every deposit's status and the number of ledger
 transactions keyed ``deposit:`` (so nothing is credited twice and nothing is lost).
@@ -66,7 +66,12 @@ ONE_USDT = 10**6
 WEI_PER_3_USD = 10**15  # 0.001 ETH at the static ETH/USD rate of 3000
 CONFIRMATIONS = 2
 DEAD_URL = "http://127.0.0.1:1"
-SHORT_TIMEOUT_S = 0.3
+# The adapter's timeout in the fault tests, and how long the proxy's "hang" holds a request (until
+# the proxy closes, in practice). A healthy request through the proxy takes ~0.05 s, and ~0.12 s at
+# worst with a load average of 10 on two cores; 0.3 s was too tight under a full parallel run. A
+# "hang" costs a test this timeout, so it stays a few seconds, far below the hang.
+FAULT_TIMEOUT_S = 2.0
+HANG_S = 60.0
 ROOT = Path(__file__).resolve().parents[2]
 Asset = Literal["usdt", "eth"]
 
@@ -140,7 +145,7 @@ def chain() -> Iterator[Anvil]:
 
 @pytest.fixture
 def proxy(chain: Anvil) -> Iterator[FaultProxy]:
-    with FaultProxy(chain.url) as fault_proxy:
+    with FaultProxy(chain.url, hang_s=HANG_S) as fault_proxy:
         yield fault_proxy
 
 
@@ -166,7 +171,7 @@ def make_rig(chain: Anvil, make_network: Callable[..., Network]) -> MakeRig:
             overrides["token_contract"] = token
         base = "usdt-erc20" if token else "eth"
         rig = Rig(chain=chain, network=make_network(f"{base}@{asset}-anvil", **overrides), token=token)
-        rig.scan(rig.adapter(timeout_s=SHORT_TIMEOUT_S) if urls else None)  # before any payment
+        rig.scan(rig.adapter(timeout_s=FAULT_TIMEOUT_S) if urls else None)  # before any payment
         return rig
 
     return make
@@ -820,6 +825,15 @@ def receipts(methods: Methods) -> bool:
     return "eth_getTransactionReceipt" in methods
 
 
+# What the pass's error says for each fault: a "hang" must end as the adapter's own timeout.
+FAULT_SIGNS: dict[Mode, str] = {
+    "http500": "HTTP 500",
+    "http429": "HTTP 429",
+    "hang": f"no answer within {FAULT_TIMEOUT_S} s",
+    "drop": "Server disconnected",
+    "null_blocks": "the node has no block #",
+}
+
 FAULTS: list[tuple[Asset, Callable[[Methods], bool], Mode]] = [
     *(("usdt", every_call, mode) for mode in ("http500", "http429", "hang", "drop")),
     *(("usdt", range_scan, mode) for mode in ("http500", "http429", "hang", "drop", "null_blocks")),
@@ -842,7 +856,7 @@ def test_a_faulty_node_never_moves_the_cursor_and_the_payment_is_credited_once_i
     mode: Mode,
 ) -> None:
     rig = make_rig(asset, urls=[proxy.url])
-    adapter = rig.adapter(timeout_s=SHORT_TIMEOUT_S)
+    adapter = rig.adapter(timeout_s=FAULT_TIMEOUT_S)
     client = make_client()
     topup = new_topup(client, rig)
     rig.pay(topup.address.address, topup.crypto_amount)
@@ -850,9 +864,10 @@ def test_a_faulty_node_never_moves_the_cursor_and_the_payment_is_credited_once_i
     cursor, blocks = rig.cursor(), stored_blocks(rig)
 
     proxy.set(mode, when=where)
-    with pytest.raises(ChainError):
+    with pytest.raises(ChainError) as failed:
         rig.scan(adapter)
     assert proxy.faulted >= 1
+    assert FAULT_SIGNS[mode] in str(failed.value)  # the injected fault failed the pass, not the load
     assert (rig.cursor(), stored_blocks(rig)) == (cursor, blocks)
     assert outcome(client, topup) == expect(status="awaiting_payment")
 
@@ -962,7 +977,7 @@ def test_failover_from_a_broken_first_url_credits_once(
     make_rig: MakeRig, make_client: Callable[..., ClientProfile], proxy: FaultProxy, chain: Anvil, first: str
 ) -> None:
     rig = make_rig("usdt", urls=[DEAD_URL if first == "dead" else proxy.url, chain.url])
-    adapter = rig.adapter(timeout_s=SHORT_TIMEOUT_S)
+    adapter = rig.adapter(timeout_s=FAULT_TIMEOUT_S)
     client = make_client()
     topup = new_topup(client, rig)
     rig.pay(topup.address.address, topup.crypto_amount)

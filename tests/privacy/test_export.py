@@ -27,6 +27,14 @@ EXPECTED_COUNTS = {
     "charges": 1,
     "ledger": 3,
     "erasure_requests": 0,
+    # Registered by the AML, notification and refund parts: this client has none of them.
+    "payouts": 0,
+    "refund_addresses": 0,
+    "aml.documents": 0,
+    "aml.statements": 0,
+    "aml.document_requests": 0,
+    "notifications.deliveries": 0,
+    "notifications.inbox": 0,
 }
 
 

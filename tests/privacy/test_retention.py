@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from aml.models import RuleOutcome
 from nexora.accounts.models import ClientProfile, SecurityEvent
 from nexora.accounts.services import account_terminate
 from nexora.privacy import registry
@@ -53,6 +54,8 @@ def test_months_arithmetic_clamps_the_day():
 def test_dry_run_reports_exact_counts_and_changes_nothing(person):
     before = snapshot()
     outcomes = by_name(retention_purge(dry_run=True))
+    rule_outcomes = RuleOutcome.objects.filter(assessment__client=person.client).count()
+    assert rule_outcomes > 0  # the engine explained both screenings, rule by rule
     assert outcomes == {
         "profile": (0, 0, 0, 1),
         "security_log": (1, 0, 0, 2),  # the 400-day-old login
@@ -63,6 +66,20 @@ def test_dry_run_reports_exact_counts_and_changes_nothing(person):
         "holds": (0, 0, 0, 0),
         "tx_lookups": (0, 0, 0, 1),
         "erasure_requests": (0, 0, 0, 0),
+        # Registered by the AML, notification and refund parts: the engine screened the deposit and
+        # the charge (two assessments, all inside their period); no refund, case or notification.
+        "payouts": (0, 0, 0, 0),
+        "refund_addresses": (0, 0, 0, 0),
+        "aml.assessments": (0, 0, 0, 2),
+        "aml.rule_outcomes": (0, 0, 0, rule_outcomes),
+        "aml.documents": (0, 0, 0, 0),
+        "aml.statements": (0, 0, 0, 0),
+        "aml.document_requests": (0, 0, 0, 0),
+        "aml.case_events": (0, 0, 0, 0),
+        "aml.cases": (0, 0, 0, 0),
+        "notifications.deliveries": (0, 0, 0, 0),
+        "notifications.inbox": (0, 0, 0, 0),
+        "notifications.telegram_codes": (0, 0, 0, 0),
     }
     assert snapshot() == before
 

@@ -98,20 +98,19 @@ def erasure_preview(*, client: ClientProfile) -> list[dict[str, Any]]:
     """What stays after erasure: ``[{"category", "count", "until", "legal"}]`` (``kept_display``
     adds the titles and reasons in the reader's language)."""
     kept: list[dict[str, Any]] = []
+    undisclosed_until: list[str] = []  # AML records: they keep the name, but are never named
     for category in categories():
         if category.name == PROFILE or category.on_erasure != OnErasure.KEEP:
             continue
         count, until = _kept_until(category, client)
-        if count and until is not None:
-            kept.append(
-                {
-                    "category": category.name,
-                    "count": count,
-                    "until": until.date().isoformat(),
-                    "legal": category.legal,
-                }
-            )
-    legal_until = [k["until"] for k in kept if k["legal"]]
+        if not count or until is None:
+            continue
+        entry = {"category": category.name, "count": count, "until": until.date().isoformat()}
+        if category.disclosed:
+            kept.append({**entry, "legal": category.legal})
+        elif category.legal:
+            undisclosed_until.append(until.date().isoformat())
+    legal_until = [k["until"] for k in kept if k["legal"]] + undisclosed_until
     if legal_until:
         kept.append({"category": PROFILE, "count": 1, "until": max(legal_until), "legal": True})
     return kept
