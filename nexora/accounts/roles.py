@@ -23,8 +23,11 @@ SUPPORT = "support"
 COMPLIANCE_OFFICER = "compliance_officer"
 COMPLIANCE_LEAD = "compliance_lead"
 ADMIN = "admin"
-STAFF_ROLES = (SUPPORT, COMPLIANCE_OFFICER, COMPLIANCE_LEAD, ADMIN)
+TREASURY = "treasury"
+STAFF_ROLES = (SUPPORT, COMPLIANCE_OFFICER, COMPLIANCE_LEAD, ADMIN)  # the dashboard's roles
+ALL_ROLES = (*STAFF_ROLES, TREASURY)
 
+# Read-only view of clients, balances and the scanner; support has no more than this.
 _READ = [
     "accounts.view_client_data",
     "accounts.view_clientprofile",
@@ -39,33 +42,11 @@ _READ = [
     "notifications.view_notificationdelivery",
     "payments.view_scancursor",  # the scanner's health (staff API and dashboard)
     "payments.view_lookaliketransfer",
+    "privacy.view_erasurerequest",  # the erasure queue
 ]
-_OFFICER = [*_READ, "accounts.freeze_account", "payments.manage_hold"]
-_LEAD = [*_OFFICER, "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second"]
-# Privacy (issue 7): support and officers see the erasure queue; leads answer it and read the
-# security log (it holds IPs: need to know); admins also manage two-factor devices.
-_PRIVACY_READ = ["privacy.view_erasurerequest"]
-_PRIVACY_LEAD = [*_PRIVACY_READ, "privacy.execute_erasure", "accounts.view_securityevent"]
-
-ROLE_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: [*_READ, *_PRIVACY_READ],
-    COMPLIANCE_OFFICER: [*_OFFICER, *_PRIVACY_READ],
-    COMPLIANCE_LEAD: [*_LEAD, *_PRIVACY_LEAD],
-    ADMIN: [
-        "accounts.*",
-        "payments.*",
-        "aml.*",
-        "common.*",
-        "authtoken.*",
-        "notifications.*",
-        "privacy.*",
-        "otp_totp.*",
-    ],
-}
-
-# --- AML engine: assessments, draft rule sets, KYC levels, snoozes (officers); publishing (leads).
-# Support does not read assessments: rule names and scores stay with compliance (no tipping-off).
-_AML_OFFICER = [
+# The AML engine: assessments, draft rule sets, KYC levels, snoozes. Support does not read
+# assessments: rule names and scores stay with compliance (no tipping-off).
+_AML = [
     "aml.view_assessment",
     "aml.view_ruleoutcome",
     "aml.view_ruleset",
@@ -74,13 +55,7 @@ _AML_OFFICER = [
     "aml.change_kyc_level",
     "aml.snooze_rule",
 ]
-ROLE_PERMISSIONS[COMPLIANCE_OFFICER] = [*ROLE_PERMISSIONS[COMPLIANCE_OFFICER], *_AML_OFFICER]
-ROLE_PERMISSIONS[COMPLIANCE_LEAD] = [*ROLE_PERMISSIONS[COMPLIANCE_LEAD], *_AML_OFFICER, "aml.publish_ruleset"]
-
-# Refunds to source and the client's review documents. ``treasury`` exports approved refunds and
-# records the hashes of the transactions it signed offline; it sees nothing else. Documents are
-# need-to-know: compliance roles only, not support.
-TREASURY = "treasury"
+# The client's review documents are need-to-know: compliance roles only.
 _REVIEW_DOCUMENTS = [
     "cases.view_documentrequest",
     "cases.add_documentrequest",
@@ -89,13 +64,6 @@ _REVIEW_DOCUMENTS = [
     "cases.view_clientstatement",
 ]
 _REFUNDS = ["payments.view_payoutrequest", "payments.view_refundaddress", "payments.request_payout"]
-ROLE_PERMISSIONS[COMPLIANCE_OFFICER] = [*ROLE_PERMISSIONS[COMPLIANCE_OFFICER], *_REVIEW_DOCUMENTS, *_REFUNDS]
-ROLE_PERMISSIONS[COMPLIANCE_LEAD] = [
-    *ROLE_PERMISSIONS[COMPLIANCE_LEAD], *_REVIEW_DOCUMENTS, *_REFUNDS, "payments.approve_payout",
-]  # fmt: skip
-ROLE_PERMISSIONS[TREASURY] = ["payments.view_payoutrequest", "payments.send_payout"]
-ROLE_PERMISSIONS[ADMIN] = [*ROLE_PERMISSIONS[ADMIN], "cases.*"]
-
 # Sanctions lists (aml.sanctions): both compliance roles read the listings and keep the deny list.
 _SANCTIONS = [
     "sanctions.view_sanctionsimport",
@@ -103,9 +71,31 @@ _SANCTIONS = [
     "sanctions.view_denylistentry",
     "sanctions.manage_denylist",
 ]
-for _role in (COMPLIANCE_OFFICER, COMPLIANCE_LEAD):
-    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_SANCTIONS]
-ROLE_PERMISSIONS[ADMIN] = [*ROLE_PERMISSIONS[ADMIN], "sanctions.*"]
+_OFFICER = [
+    *_READ, *_AML, *_REVIEW_DOCUMENTS, *_REFUNDS, *_SANCTIONS,
+    "accounts.freeze_account", "payments.manage_hold",
+]  # fmt: skip
+_LEAD = [
+    *_OFFICER,
+    "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second",
+    "aml.publish_ruleset", "payments.approve_payout",
+    # privacy: leads answer erasure requests and read the security log (it holds IPs: need to know)
+    "privacy.execute_erasure", "accounts.view_securityevent",
+]  # fmt: skip
+
+_ADMIN_APPS = ("accounts", "payments", "aml", "cases", "sanctions", "common", "authtoken", "notifications",
+               "privacy", "otp_totp")  # fmt: skip
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    SUPPORT: _READ,
+    COMPLIANCE_OFFICER: _OFFICER,
+    COMPLIANCE_LEAD: _LEAD,
+    # admins: everything in Nexora's apps, including API keys and two-factor devices
+    ADMIN: [f"{app}.*" for app in _ADMIN_APPS],
+    # treasury: exports approved refunds and records the hashes of the transactions it signed
+    # offline; it sees nothing else
+    TREASURY: ["payments.view_payoutrequest", "payments.send_payout"],
+}
 
 
 def _resolve(spec: str) -> list[Permission]:
