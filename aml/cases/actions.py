@@ -19,13 +19,15 @@ idempotency key names the case, the event or approval that ordered it, and the h
 (``case:<case>:release:e<event>:<hold>`` / ``...:a<approval>:<hold>``): a retried approval can
 never move money twice, and the case lock makes a double-submitted release find nothing left.
 
-Four-eyes. A release of more than ``NEXORA_FOUR_EYES_RELEASE_ABOVE``, any release (or false
-positive closure that releases or unfreezes) of a sanctions or freeze case, and every unfreeze
-create an ``Approval`` (pending; the case goes ``pending_approval``) and move nothing. Only
+Four-eyes. A release that takes the case's direct (unapproved) releases above
+``NEXORA_FOUR_EYES_RELEASE_ABOVE`` (so splitting a release does not dodge it), any release (or
+false positive closure that releases or unfreezes) of a sanctions or freeze case, and every
+unfreeze create an ``Approval`` (pending; the case goes ``pending_approval``) and move nothing. Only
 ``approval_decide`` by a holder of ``cases.decide_case`` other than the requester executes it, in
 the same transaction as the decision; a rejection puts the case back in its previous status. A
 decided approval cannot be decided again (``approval_decided``); the database repeats the rules
 (CHECK ``approval_four_eyes``, one pending approval per case, a trigger against any other change).
+The requester (or a lead) may withdraw a pending request (``approval_cancel``).
 
 Closure. When nothing is held any more and the account is not frozen, the case closes
 (``released``); terminate and false positive close with their own resolution. A refund closes its
@@ -196,14 +198,15 @@ def _four_eyes(case: Case, amount: Decimal) -> bool:
 
 
 def _topups_released(case: Case, hold_ids: set[int], actor: Any) -> None:
-    """The review flag of a top-up whose held deposit is now fully released."""
+    """The review flag of a top-up whose deposit's holds (the credit's, or a re-screening's
+    ``deposit:<id>`` hold) are all closed now that this release took part of them."""
     for deposit in case_deposits(case):
-        hold = deposit.hold
-        if hold is None or hold.pk not in hold_ids or deposit.topup_id is None:
+        holds = Hold.objects.filter(Q(pk=deposit.hold_id) | Q(reference=f"deposit:{deposit.pk}"))
+        statuses = dict(holds.values_list("pk", "status"))
+        if not hold_ids & set(statuses) or set(statuses.values()) != {HoldStatus.CLOSED}:
             continue
         topup = deposit.topup
-        hold.refresh_from_db()
-        if topup is not None and hold.status == HoldStatus.CLOSED and topup.review == ReviewFlag.ON_HOLD:
+        if topup is not None and topup.review == ReviewFlag.ON_HOLD:
             topup_review_transition(topup, to=ReviewFlag.RELEASED, actor=actor, reason=f"case #{case.pk}")
 
 
@@ -306,6 +309,32 @@ def approval_decide(*, approval: Approval, actor: Any, approve: bool, comment: s
         else:
             case_transition(case, to=locked.previous_status, actor=actor, reason=f"{locked.action} rejected")
     return ActionResult(case=case, approval=locked, pending=False)
+
+
+@transaction.atomic
+def approval_cancel(*, approval: Approval, actor: Any, comment: str) -> ActionResult:
+    """The requester withdraws a pending request (or a lead does): nothing moves, the case goes back."""
+    if not (_allowed(actor, WORK) and (actor.pk == approval.requested_by_id or _allowed(actor, DECIDE))):
+        raise PermissionDenied(
+            "Only the requester or a compliance lead can withdraw this.", code="permission_denied"
+        )
+    note = _comment(comment)
+    case = _locked(approval.case, pending_ok=True)
+    locked = Approval.objects.select_for_update().get(pk=approval.pk)
+    if locked.status != A.PENDING:
+        raise Conflict("This approval was already decided.", code="approval_decided")
+    # decided_by stays empty (the requester may be the one withdrawing); who did it is in the trail
+    approval_transition(locked, to=A.CANCELLED, actor=actor, reason=note, decided_comment=note,
+                        decided_at=timezone.now())  # fmt: skip
+    _event(
+        case,
+        "approval_cancelled",
+        actor,
+        note,
+        after={"approval": str(locked.public_id), "action": locked.action},
+    )
+    case_transition(case, to=locked.previous_status, actor=actor, reason=f"{locked.action} withdrawn")
+    return ActionResult(case=case, approval=locked)
 
 
 # --- actions -----------------------------------------------------------------------------------
@@ -583,6 +612,7 @@ __all__ = [
     "APPROVAL_TRANSITIONS",
     "CASE_ACTIONS",
     "ActionResult",
+    "approval_cancel",
     "approval_decide",
     "approval_transition",
     "case_assign",

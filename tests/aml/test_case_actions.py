@@ -444,3 +444,42 @@ def test_two_officers_asking_for_the_next_case_at_once_get_different_ones(world,
         lambda: pk_of(case_next(actor=world.officer)), lambda: pk_of(case_next(actor=world.officer2))
     )
     assert sorted(outcomes) == sorted([world.case.pk, second.pk])
+
+
+# --- the audit trail --------------------------------------------------------------------------------
+
+AUDITED: dict[str, tuple[str, dict[str, Any]]] = {
+    "note": ("note", {}),
+    "release": ("released", {}),
+    "request_documents": ("documents_requested", {"items": ["identity"]}),
+    "refund": ("refund_requested", {}),
+    "escalate": ("escalated", {}),
+    "terminate": ("terminated", {}),
+    "close_false_positive": ("closed_false_positive", {}),
+    "unfreeze": ("approval_requested", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUDITED))
+def test_every_action_writes_a_case_event_with_its_actor_and_comment(world, name):
+    action, extra = AUDITED[name][0], dict(AUDITED[name][1])
+    if name == "request_documents":
+        extra["due_on"] = timezone.localdate() + timedelta(days=3)
+    if name == "unfreeze":
+        account_freeze(profile=world.client, reason="review")
+    actor = world.lead if name in ("terminate", "unfreeze") else world.officer
+    CASE_ACTIONS[name](case=world.case, actor=actor, comment=f"why {name}", **extra)
+    event = last_event(world.case, action)
+    assert event is not None
+    assert (event.actor, event.comment) == (actor, f"why {name}")
+
+
+def test_the_client_never_sees_the_staff_comment_in_their_ledger(world):
+    case_release(case=world.case, actor=world.officer, comment="internal: matched a mixer cluster")
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(world.client.user)
+    body = api.get("/api/v1/ledger/").content.decode()
+    assert "mixer" not in body
+    assert LedgerTransaction.objects.filter(kind="release").get().description == "Released after review"
