@@ -11,10 +11,13 @@ app_name = "staff"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("next/", views.queue_next, name="queue-next"),
     path("cases/<int:case_id>/", views.case_detail, name="case"),
+    path("cases/<int:case_id>/actions/<str:name>/", views.case_action, name="case-action"),
     path("cases/<int:case_id>/file.json", views.case_file_json, name="case-file-json"),
     path("cases/<int:case_id>/file.html", views.case_file_html, name="case-file-html"),
     path("approvals/", views.approvals, name="approvals"),
+    path("approvals/<str:approval_id>/", views.approval_decide_view, name="approval-decide"),
     path("approvals/payouts/<str:payout_id>/<str:decision>/", views.payout_decide, name="payout-decide"),
     path("health/", views.health, name="health"),
     path("rules/", rules.rulesets, name="rules"),

@@ -361,3 +361,171 @@ def test_network_health_shows_head_cursor_lag_and_errors(held, make_staff):
     row = page[page.index('<tr data-network="usdt-erc20">') :].split("</tr>")[0]
     assert '<td class="num">110</td>' in row and '<td class="num">100</td>' in row
     assert '<td class="num">10</td>' in row and "node timed out" in row and "1 / 2" in row
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+def _balance(client: Any) -> tuple[Decimal, Decimal]:
+    from payments.selectors.ledger import balance_get
+
+    b = balance_get(client=client)
+    return b.available, b.held
+
+
+def test_an_officer_releases_the_case_with_a_comment(held, make_staff):
+    officer, case = make_staff("compliance_officer"), held["case"]
+    web = web_as(officer)
+    page = body(web.get(f"/staff/cases/{case.pk}/"))
+    forms = [chunk.split('"')[0] for chunk in page.split('data-action-form="')[1:]]
+    assert forms == [
+        "assign",
+        "note",
+        "release",
+        "request_documents",
+        "refund",
+        "escalate",
+        "close_false_positive",
+    ]
+    response = web.post(
+        f"/staff/cases/{case.pk}/actions/release/", {"comment": "source is the client's wallet"}
+    )
+    assert response.status_code == 302 and response["Location"] == f"/staff/cases/{case.pk}/"
+    assert _balance(held["client"]) == (Decimal("60.00"), Decimal("0.00"))
+    case.refresh_from_db()
+    assert (case.status, case.resolution) == ("closed", "released")
+    event = CaseEvent.objects.get(case=case, action="released")
+    assert (event.actor_id, event.comment, event.amount) == (
+        officer.pk,
+        "source is the client's wallet",
+        Decimal("50.00"),
+    )
+    after = body(web.get(f"/staff/cases/{case.pk}/"))
+    assert "The money is released." in after and 'data-testid="actions"' not in after
+
+
+@pytest.mark.parametrize(
+    "name, form, status, code",
+    [("release", {"comment": " "}, 400, "comment_required"),
+     ("release", {"comment": "part", "amount": "abc"}, 400, "invalid_amount"),
+     ("release", {"comment": "too much", "amount": "51.00"}, 409, None),
+     ("request_documents", {"comment": "ask", "items": ["identity"], "due_on": "soon"}, 400, "invalid_date"),
+     ("request_documents", {"comment": "ask", "items": ["source_of_funds"]}, 400, "due_date_required"),
+     ("refund", {"comment": "back", "hold": "999999"}, 400, "unknown_hold"),
+     ("unfreeze", {"comment": "not mine to do"}, 403, "permission_denied")],
+)  # fmt: skip
+def test_a_refused_action_shows_its_error_and_writes_nothing(held, make_staff, name, form, status, code):
+    case = held["case"]
+    events = CaseEvent.objects.filter(case=case).count()
+    response = web_as(make_staff("compliance_officer")).post(f"/staff/cases/{case.pk}/actions/{name}/", form)
+    assert response.status_code == status, body(response)
+    page = body(response)
+    marker = 'data-testid="action-error">' if f'data-action-form="{name}"' in page else 'data-testid="error">'
+    error = page.split(marker)[1].split("</p>")[0]
+    assert page.count('data-testid="action-error"') + page.count('data-testid="error"') == 1
+    if code is not None:
+        assert error.startswith(f"<code>{code}</code>: ")
+    assert CaseEvent.objects.filter(case=case).count() == events
+    assert _balance(held["client"]) == (Decimal("10.00"), Decimal("50.00"))
+    case.refresh_from_db()
+    assert case.status == "open"
+
+
+def test_support_cannot_act_and_an_unknown_action_is_404(held, make_staff):
+    case = held["case"]
+    support = web_as(make_staff("support"))
+    response = support.post(f"/staff/cases/{case.pk}/actions/release/", {"comment": "let it go"})
+    assert response.status_code == 403 and "<code>permission_denied</code>" in body(response)
+    assert _balance(held["client"]) == (Decimal("10.00"), Decimal("50.00"))
+    assert support.post("/staff/next/").status_code == 403
+    officer = web_as(make_staff("compliance_officer"))
+    assert officer.post(f"/staff/cases/{case.pk}/actions/delete/", {"comment": "x"}).status_code == 404
+    assert officer.get(f"/staff/cases/{case.pk}/actions/release/").status_code == 405
+
+
+def test_a_lead_sees_the_decide_actions(held, make_staff):
+    page = body(web_as(make_staff("compliance_lead")).get(f"/staff/cases/{held['case'].pk}/"))
+    assert 'data-action-form="unfreeze"' in page and 'data-action-form="terminate"' in page
+
+
+def test_assign_to_me_from_the_queue_and_next_case(held, make_client, make_staff):
+    officer = make_staff("compliance_officer")
+    web = web_as(officer)
+    case = held["case"]
+    assigned = web.post(f"/staff/cases/{case.pk}/actions/assign/", {"next": "queue"})
+    assert assigned.status_code == 302 and assigned["Location"] == "/staff/"
+    case.refresh_from_db()
+    assert case.assignee_id == officer.pk
+    assert _cases(web, "?assignee=me") == [case.pk]
+    client = make_client()
+    deposit, _ = held_deposit(client, held["network"], amount="60.00")
+    second = review_case(client, deposit)
+    other = web_as(make_staff("compliance_officer"))
+    nxt = other.post("/staff/next/")
+    assert nxt.status_code == 302 and nxt["Location"] == f"/staff/cases/{second.pk}/"
+    empty = other.post("/staff/next/")
+    assert empty["Location"] in ("/staff/", f"/staff/cases/{second.pk}/")
+
+
+def test_documents_are_requested_from_the_case_page(held, make_staff):
+    from aml.cases.models import DocumentRequest
+
+    case = held["case"]
+    due = (timezone.localdate() + timedelta(days=7)).isoformat()
+    form = {"comment": "where from?", "items": ["source_of_funds", "payment_purpose"], "due_on": due}
+    response = web_as(make_staff("compliance_officer")).post(
+        f"/staff/cases/{case.pk}/actions/request_documents/", form
+    )
+    assert response.status_code == 302
+    request = DocumentRequest.objects.get(case=case)
+    assert (request.items, request.due_on.isoformat()) == (["source_of_funds", "payment_purpose"], due)
+
+
+def test_a_large_release_waits_for_a_second_lead(held, make_staff, settings):
+    from aml.cases.approval_models import Approval
+
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("20")
+    officer, lead = make_staff("compliance_officer"), make_staff("compliance_lead")
+    case = held["case"]
+    officer_web = web_as(officer)
+    response = officer_web.post(f"/staff/cases/{case.pk}/actions/release/", {"comment": "checked"})
+    assert response.status_code == 302
+    approval = Approval.objects.get(case=case)
+    assert (approval.status, approval.action, approval.params["amount"]) == ("pending", "release", "50.00")
+    assert _balance(held["client"]) == (Decimal("10.00"), Decimal("50.00"))
+    case_page = body(officer_web.get(f"/staff/cases/{case.pk}/"))
+    assert "It waits for a second, different compliance lead" in case_page
+    assert "requested by " + officer.username in case_page
+    page = body(web_as(lead).get("/staff/approvals/"))
+    assert f'<tr data-approval="{approval.public_id}">' in page and "checked" in page
+    url = f"/staff/approvals/{approval.public_id}/"
+    refused = web_as(officer).post(url, {"decision": "approve", "comment": "me too"})
+    assert refused.status_code == 403
+    bad = web_as(lead).post(url, {"decision": "maybe", "comment": "hm"})
+    assert bad.status_code == 400 and "<code>invalid_decision</code>" in body(bad)
+    done = web_as(lead).post(url, {"decision": "approve", "comment": "agreed"})
+    assert done.status_code == 302 and done["Location"] == "/staff/approvals/"
+    approval.refresh_from_db()
+    assert (approval.status, approval.decided_by_id, approval.decided_comment) == (
+        "approved",
+        lead.pk,
+        "agreed",
+    )
+    assert _balance(held["client"]) == (Decimal("60.00"), Decimal("0.00"))
+    again = web_as(lead).post(url, {"decision": "approve", "comment": "twice"})
+    assert again.status_code == 409
+
+
+def test_a_lead_cannot_approve_their_own_release(held, make_staff, settings):
+    from aml.cases.approval_models import Approval
+
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("20")
+    lead = make_staff("compliance_lead")
+    web = web_as(lead)
+    web.post(f"/staff/cases/{held['case'].pk}/actions/release/", {"comment": "mine"})
+    approval = Approval.objects.get()
+    assert "Your own request: another lead decides." in body(web.get("/staff/approvals/"))
+    response = web.post(f"/staff/approvals/{approval.public_id}/", {"decision": "approve", "comment": "ok"})
+    assert response.status_code == 403 and "<code>four_eyes_same_person</code>" in body(response)
+    approval.refresh_from_db()
+    assert approval.status == "pending"
