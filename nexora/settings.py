@@ -250,6 +250,8 @@ NEXORA_SHARED_SOURCE_CLIENTS = env.int("NEXORA_SHARED_SOURCE_CLIENTS", default=2
 NEXORA_PAYOUT_VERIFY_WINDOW_H = env.int("NEXORA_PAYOUT_VERIFY_WINDOW_H", default=72)
 NEXORA_DOCUMENT_MAX_BYTES = env.int("NEXORA_DOCUMENT_MAX_BYTES", default=10 * 1024 * 1024)
 NEXORA_DOCUMENTS_PER_REQUEST = env.int("NEXORA_DOCUMENTS_PER_REQUEST", default=20)
+# The staff queue highlights a case open longer than this (its SLA).
+NEXORA_CASE_SLA_HOURS = env.int("NEXORA_CASE_SLA_HOURS", default=48)
 CELERY_BEAT_SCHEDULE["payouts-verify-due"] = {"task": "payments.payouts_verify_due", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["document-requests-overdue"] = {
     "task": "cases.document_requests_overdue",

@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("review/", include("aml.cases.urls")),
     path("treasury/", include("payments.treasury_urls")),
+    path("staff/", include("aml.cases.staff_urls")),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
