@@ -289,3 +289,22 @@ def test_the_requester_can_withdraw_a_pending_request_and_nobody_can_decide_it_t
     assert balances(world.client) == (D("0.00"), D("50.00"))
     event = CaseEvent.objects.filter(case=world.case, action="approval_cancelled").get()
     assert (event.actor, event.comment) == (world.officer, "wrong amount")
+
+
+def test_the_case_file_has_both_decisions(world):
+    import json
+
+    from aml.cases.export import case_file
+
+    approval = pending_release(world)
+    approval_decide(approval=approval, actor=world.lead, approve=True, comment="agree")
+    data = json.loads(json.dumps(case_file(case=world.case)))
+    [row] = data["approvals"]
+    assert (row["id"], row["action"], row["params"], row["status"]) == (
+        str(approval.public_id),
+        "release",
+        {"amount": "50.00"},
+        "approved",
+    )
+    assert (row["requested_by"], row["requested_comment"]) == (world.officer.username, "explained")
+    assert (row["decided_by"], row["decided_comment"]) == (world.lead.username, "agree")
