@@ -291,6 +291,8 @@ def _decider_check(approval: Approval, actor: Any) -> None:
 def approval_decide(*, approval: Approval, actor: Any, approve: bool, comment: str) -> ActionResult:
     """The second pair of eyes: approve (execute the pending action) or reject (case back as it was)."""
     _decider_check(approval, actor)
+    if not isinstance(approve, bool):  # a form's "false" must never read as a yes
+        raise _invalid("approve", "invalid_decision", "Approve or reject: true or false.")
     note = _comment(comment)
     with transaction.atomic():
         case = _locked(approval.case, pending_ok=True)

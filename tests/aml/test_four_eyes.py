@@ -308,3 +308,23 @@ def test_the_case_file_has_both_decisions(world):
     )
     assert (row["requested_by"], row["requested_comment"]) == (world.officer.username, "explained")
     assert (row["decided_by"], row["decided_comment"]) == (world.lead.username, "agree")
+
+
+def test_a_decision_must_be_a_real_boolean(world):
+    approval = pending_release(world)
+    for value in ("false", "true", 0, 1, None):
+        refused("invalid_decision", approval_decide, approval=approval, actor=world.lead, approve=value,
+                comment="x")  # fmt: skip
+    refused(
+        "comment_required", approval_decide, approval=approval, actor=world.lead, approve=True, comment=" "
+    )
+    assert balances(world.client) == (D("0.00"), D("50.00"))
+
+
+def test_a_freeze_band_case_needs_a_second_lead_for_any_release(world, settings):
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = D("1000")
+    type(world.case).objects.filter(pk=world.case.pk).update(band="freeze")
+    world.case.refresh_from_db()
+    result = case_release(case=world.case, actor=world.officer, comment="small", amount=D("1.00"))
+    assert result.pending
+    assert balances(world.client) == (D("0.00"), D("50.00"))
