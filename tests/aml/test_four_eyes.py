@@ -328,3 +328,14 @@ def test_a_freeze_band_case_needs_a_second_lead_for_any_release(world, settings)
     result = case_release(case=world.case, actor=world.officer, comment="small", amount=D("1.00"))
     assert result.pending
     assert balances(world.client) == (D("0.00"), D("50.00"))
+
+
+def test_the_model_layer_refuses_to_delete_an_approval(world):
+    from nexora.common.models import AppendOnlyError
+
+    approval = pending_release(world)
+    with pytest.raises(AppendOnlyError):
+        approval.delete()
+    with pytest.raises(AppendOnlyError):
+        Approval.objects.filter(pk=approval.pk).delete()
+    assert Approval.objects.filter(pk=approval.pk).exists()
