@@ -30,7 +30,9 @@ decided approval cannot be decided again (``approval_decided``); the database re
 The requester (or a lead) may withdraw a pending request (``approval_cancel``).
 
 Closure. When nothing is held any more and the account is not frozen, the case closes
-(``released``); terminate and false positive close with their own resolution. A refund closes its
+(``released``); terminate and false positive close with their own resolution. Closing cancels the
+case's open document requests (termination keeps them: a refund may still need the client's
+address). A refund closes its
 case (``refunded``) when payments announces the payout confirmed on chain (``case_refund_settled``,
 a listener of ``payout_confirmed``) and nothing else is held: until then a failed refund's money
 comes back into a hold of the same, still open case. The client is told
@@ -54,8 +56,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aml.cases.approval_models import Approval, ApprovalStatus
-from aml.cases.documents import document_request_create
-from aml.cases.models import Case, CaseEvent, CaseResolution, CaseStatus
+from aml.cases.document_selectors import ACTIVE_REQUEST
+from aml.cases.documents import document_request_create, document_request_transition
+from aml.cases.models import (
+    Case,
+    CaseEvent,
+    CaseResolution,
+    CaseStatus,
+    DocumentRequest,
+    DocumentRequestStatus,
+)
 from aml.cases.money import case_deposits, case_holds
 from aml.cases.services import case_event_add, case_transition
 from aml.models import Decision
@@ -226,12 +236,20 @@ def _release_run(case: Case, *, actor: Any, comment: str, amount: Decimal | None
     return total
 
 
+def _close(case: Case, *, actor: Any, reason: str, resolution: str) -> Case:
+    """Close the case; what it still asked of the client is cancelled (nothing is asked any more).
+    Termination keeps its requests: a refund may still need the client's address."""
+    for request in DocumentRequest.objects.filter(case=case, status__in=ACTIVE_REQUEST):
+        document_request_transition(request, to=DocumentRequestStatus.CANCELLED, actor=actor, reason=reason)
+        after = {"request": str(request.public_id), "status": DocumentRequestStatus.CANCELLED}
+        _event(case, "documents_request_cancelled", actor, "the case closed", after=after)
+    return case_transition(case, to=C.CLOSED, actor=actor, reason=reason, resolution=resolution)
+
+
 def _settle(case: Case, *, actor: Any, reason: str, back_to: str = "") -> Case:
     """Close the case when nothing is held and the account is free; else leave (or put back) its status."""
     if _held(case) == 0 and _account(case).status == AccountStatus.ACTIVE:
-        return case_transition(
-            case, to=C.CLOSED, actor=actor, reason=reason, resolution=CaseResolution.RELEASED
-        )
+        return _close(case, actor=actor, reason=reason, resolution=CaseResolution.RELEASED)
     if back_to and case.status != back_to:
         case_transition(case, to=back_to, actor=actor, reason=reason)
     return case
@@ -291,6 +309,8 @@ def _decider_check(approval: Approval, actor: Any) -> None:
 def approval_decide(*, approval: Approval, actor: Any, approve: bool, comment: str) -> ActionResult:
     """The second pair of eyes: approve (execute the pending action) or reject (case back as it was)."""
     _decider_check(approval, actor)
+    if not isinstance(approve, bool):  # a form's "false" must never read as a yes
+        raise _invalid("approve", "invalid_decision", "Approve or reject: true or false.")
     note = _comment(comment)
     with transaction.atomic():
         case = _locked(approval.case, pending_ok=True)
@@ -529,9 +549,7 @@ def _false_positive_run(case: Case, *, actor: Any, comment: str, params: dict[st
         until = date.fromisoformat(params["snooze_until"])
         rule_snooze(case=case, rule=params["snooze_rule"], until=until, actor=actor, reason=comment)
     _event(case, "closed_false_positive", actor, comment, after={"ref": ref, **params})
-    return case_transition(
-        case, to=C.CLOSED, actor=actor, reason=comment, resolution=CaseResolution.FALSE_POSITIVE
-    )
+    return _close(case, actor=actor, reason=comment, resolution=CaseResolution.FALSE_POSITIVE)
 
 
 def _snooze_params(rule: str, until: date | None, reason: str) -> dict[str, Any]:
@@ -585,7 +603,7 @@ def case_refund_settled(*, payout_id: int) -> Case | None:
     pending = Approval.objects.filter(case=case, status=A.PENDING).exists()
     if case.status == C.CLOSED or pending or _held(case) > 0 or _account(case).status == AccountStatus.FROZEN:
         return case
-    return case_transition(case, to=C.CLOSED, reason="refund confirmed", resolution=CaseResolution.REFUNDED)
+    return _close(case, actor=None, reason="refund confirmed", resolution=CaseResolution.REFUNDED)
 
 
 def on_payout_confirmed(fact: PayoutUpdate) -> None:

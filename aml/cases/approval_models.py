@@ -8,10 +8,11 @@ puts the case back there). Nothing moves until a second compliance lead decides 
 
 ``status`` moves ``pending -> approved | rejected | cancelled`` through ``APPROVAL_TRANSITIONS``
 (``aml.cases.actions.approval_transition``), once: a decided approval is final. The rows are
-append-only apart from that one move: the model refuses deletes, and on PostgreSQL a trigger
-(migration 0004) refuses every DELETE and every UPDATE except a pending row's decision, which may
-not touch what was requested. The CHECK ``approval_four_eyes`` makes the approver differ from the
-requester in the database too, and ``approval_decided_consistent`` ties ``decided_at`` to the status.
+append-only apart from that one move: the model and its queryset refuse deletes, and on
+PostgreSQL a trigger (migration 0004) refuses every DELETE and every UPDATE except a pending row's
+decision, which may not touch what was requested. The CHECK ``approval_four_eyes`` makes the
+approver differ from the requester in the database too, and ``approval_decided_consistent`` ties
+``decided_at`` to the status.
 At most one pending approval per case (a partial unique index): two officers cannot queue two
 decisions at once.
 """
@@ -19,7 +20,7 @@ decisions at once.
 from __future__ import annotations
 
 import uuid
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from django.conf import settings
 from django.db import models
@@ -36,7 +37,14 @@ class ApprovalStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class ApprovalQuerySet(models.QuerySet):
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("Approval rows are kept; cancel a pending one instead")
+
+
 class Approval(models.Model):
+    objects: ClassVar[models.Manager] = ApprovalQuerySet.as_manager()
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="approvals")
     action = models.CharField(max_length=32, help_text="The case action waiting, e.g. release.")

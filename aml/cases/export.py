@@ -3,8 +3,8 @@
 ``case_file(case=...)`` gathers, read-only: the case; the client (account status, balances); every
 assessment with each rule's outcome, points, reason and data; the deposits, holds, payouts (with
 their status history) and refund addresses of the case's money; every ledger transaction that moved
-it, entry by entry; the case's full event trail; the document requests, the documents' metadata
-(name, type, size, SHA-256: never the file) and the client's statements.
+it, entry by entry; the case's full event trail and its four-eyes approvals; the document requests,
+the documents' metadata (name, type, size, SHA-256: never the file) and the client's statements.
 
 The result goes through ``json.dumps`` as is: money (Decimal) and chain amounts (int base units,
 which a JavaScript reader would round) are strings, times are ISO 8601 in UTC, people are their
@@ -21,8 +21,9 @@ from typing import Any
 from django.db.models import Prefetch
 from django.utils import timezone
 
+from aml.cases.approval_selectors import approvals_for_case
 from aml.cases.export_review import iso, money_text, review_sections, username
-from aml.cases.models import Case, CaseEvent
+from aml.cases.models import Approval, Case, CaseEvent
 from aml.cases.money import case_deposits
 from aml.models import Assessment, RuleOutcome
 from payments.models import Deposit
@@ -136,6 +137,22 @@ def _event(event: CaseEvent) -> dict[str, Any]:
     }
 
 
+def _approval(approval: Approval) -> dict[str, Any]:
+    return {
+        "id": str(approval.public_id),
+        "action": approval.action,
+        "params": approval.params,
+        "status": approval.status,
+        "previous_status": approval.previous_status,
+        "requested_by": username(approval.requested_by),
+        "requested_comment": approval.requested_comment,
+        "requested_at": iso(approval.requested_at),
+        "decided_by": username(approval.decided_by),
+        "decided_comment": approval.decided_comment,
+        "decided_at": iso(approval.decided_at),
+    }
+
+
 def case_file(*, case: Case) -> dict[str, Any]:
     """Everything recorded about ``case``, JSON-serialisable (see the module docstring)."""
     case = Case.objects.select_related("client__user", "assignee").get(pk=case.pk)
@@ -153,6 +170,7 @@ def case_file(*, case: Case) -> dict[str, Any]:
         "refund_addresses": sections["refund_addresses"],
         "money_movements": sections["money_movements"],
         "events": [_event(e) for e in events],
+        "approvals": [_approval(a) for a in approvals_for_case(case)],
         "document_requests": sections["document_requests"],
         "documents": sections["documents"],
         "statements": sections["statements"],

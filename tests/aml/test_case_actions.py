@@ -483,3 +483,23 @@ def test_the_client_never_sees_the_staff_comment_in_their_ledger(world):
     body = api.get("/api/v1/ledger/").content.decode()
     assert "mixer" not in body
     assert LedgerTransaction.objects.filter(kind="release").get().description == "Released after review"
+
+
+def test_closing_the_case_cancels_what_it_still_asked_of_the_client(world):
+    due = timezone.localdate() + timedelta(days=7)
+    case_documents_request(
+        case=world.case, actor=world.officer, comment="source?", items=["identity"], due_on=due
+    )
+    case_release(case=world.case, actor=world.officer, comment="explained by phone")
+    assert case_state(world.case) == ("closed", "released")
+    assert DocumentRequest.objects.get(case=world.case).status == "cancelled"
+    assert last_event(world.case, "documents_request_cancelled").actor == world.officer
+
+
+def test_termination_keeps_the_requests_open_for_a_refund_address(world):
+    due = timezone.localdate() + timedelta(days=7)
+    case_documents_request(
+        case=world.case, actor=world.officer, comment="where to?", items=["refund_address"], due_on=due
+    )
+    case_terminate(case=world.case, actor=world.lead, comment="policy")
+    assert DocumentRequest.objects.get(case=world.case).status == "open"

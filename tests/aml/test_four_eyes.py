@@ -289,3 +289,53 @@ def test_the_requester_can_withdraw_a_pending_request_and_nobody_can_decide_it_t
     assert balances(world.client) == (D("0.00"), D("50.00"))
     event = CaseEvent.objects.filter(case=world.case, action="approval_cancelled").get()
     assert (event.actor, event.comment) == (world.officer, "wrong amount")
+
+
+def test_the_case_file_has_both_decisions(world):
+    import json
+
+    from aml.cases.export import case_file
+
+    approval = pending_release(world)
+    approval_decide(approval=approval, actor=world.lead, approve=True, comment="agree")
+    data = json.loads(json.dumps(case_file(case=world.case)))
+    [row] = data["approvals"]
+    assert (row["id"], row["action"], row["params"], row["status"]) == (
+        str(approval.public_id),
+        "release",
+        {"amount": "50.00"},
+        "approved",
+    )
+    assert (row["requested_by"], row["requested_comment"]) == (world.officer.username, "explained")
+    assert (row["decided_by"], row["decided_comment"]) == (world.lead.username, "agree")
+
+
+def test_a_decision_must_be_a_real_boolean(world):
+    approval = pending_release(world)
+    for value in ("false", "true", 0, 1, None):
+        refused("invalid_decision", approval_decide, approval=approval, actor=world.lead, approve=value,
+                comment="x")  # fmt: skip
+    refused(
+        "comment_required", approval_decide, approval=approval, actor=world.lead, approve=True, comment=" "
+    )
+    assert balances(world.client) == (D("0.00"), D("50.00"))
+
+
+def test_a_freeze_band_case_needs_a_second_lead_for_any_release(world, settings):
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = D("1000")
+    type(world.case).objects.filter(pk=world.case.pk).update(band="freeze")
+    world.case.refresh_from_db()
+    result = case_release(case=world.case, actor=world.officer, comment="small", amount=D("1.00"))
+    assert result.pending
+    assert balances(world.client) == (D("0.00"), D("50.00"))
+
+
+def test_the_model_layer_refuses_to_delete_an_approval(world):
+    from nexora.common.models import AppendOnlyError
+
+    approval = pending_release(world)
+    with pytest.raises(AppendOnlyError):
+        approval.delete()
+    with pytest.raises(AppendOnlyError):
+        Approval.objects.filter(pk=approval.pk).delete()
+    assert Approval.objects.filter(pk=approval.pk).exists()
