@@ -529,3 +529,53 @@ def test_a_lead_cannot_approve_their_own_release(held, make_staff, settings):
     assert response.status_code == 403 and "<code>four_eyes_same_person</code>" in body(response)
     approval.refresh_from_db()
     assert approval.status == "pending"
+
+
+def test_the_held_figure_follows_releases_and_failed_refunds(make_client, make_network, make_staff):
+    from aml.cases.actions import case_release
+    from payments.services.payouts import payout_approve, payout_mark_sent, payout_request, payout_verify
+
+    network = make_network("usdt-erc20")
+    client = make_client()
+    deposit, chain = held_deposit(client, network)
+    case = review_case(client, deposit)
+    officer, lead, treasury = (
+        make_staff("compliance_officer"),
+        make_staff("compliance_lead"),
+        make_staff("treasury"),
+    )
+    filters = queue_filters_parse({}, scores_visible=True)
+
+    def queued() -> Decimal:
+        return case_queue(filters, user=None).get(pk=case.pk).held  # type: ignore[attr-defined]
+
+    case_release(case=case, actor=officer, comment="part", amount=Decimal("5.00"))
+    assert queued() == case_held(case) == Decimal("45.00")
+    payout = payout_request(
+        client=client, hold=deposit.hold, amount="40.00", destination=SENDER, network=network,
+        reason="refund", actor=officer, reference=f"case:{case.pk}",
+    )  # fmt: skip
+    payout = payout_approve(payout=payout, actor=lead, comment="ok")
+    assert queued() == case_held(case) == Decimal("5.00")
+    sent = chain.pay(SENDER, payout.units // 4, sender="0x000000000000000000000000000000000000dEaD")
+    chain.mine(3)
+    payout = payout_verify(
+        payout=payout_mark_sent(payout=payout, actor=treasury, tx_hash=sent.tx_hash), adapter=chain
+    )
+    assert payout.status == "failed" and payout.return_hold is not None
+    assert queued() == case_held(case) == Decimal("35.00")  # 5 never refunded + 30 that did not leave
+
+
+def test_the_case_page_reads_a_bounded_number_of_queries(held, make_staff, django_assert_max_num_queries):
+    from aml.cases.actions import case_note_add
+
+    officer = make_staff("compliance_officer")
+    web = web_as(officer)
+    web.get(f"/staff/cases/{held['case'].pk}/")
+    with django_assert_max_num_queries(40) as few:  # 35 today: a fixed number, whatever the rows
+        web.get(f"/staff/cases/{held['case'].pk}/")
+    for i in range(10):
+        case_note_add(case=held["case"], actor=officer, comment=f"note {i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = web.get(f"/staff/cases/{held['case'].pk}/")
+    assert body(response).count('<tr data-action="note">') == 10
