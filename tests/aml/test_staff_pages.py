@@ -551,6 +551,7 @@ def test_the_held_figure_follows_releases_and_failed_refunds(make_client, make_n
 
     case_release(case=case, actor=officer, comment="part", amount=Decimal("5.00"))
     assert queued() == case_held(case) == Decimal("45.00")
+    assert deposit.hold is not None
     payout = payout_request(
         client=client, hold=deposit.hold, amount="40.00", destination=SENDER, network=network,
         reason="refund", actor=officer, reference=f"case:{case.pk}",
