@@ -3,9 +3,10 @@
 Server-rendered, English for staff (strings still go through gettext). Every view is behind
 ``staff_permission_required``: anonymous visitors are sent to the login page, clients and staff
 without the permission get 403, and two-factor authentication is enforced before any view runs
-(``TwoFactorMiddleware``). Reading needs ``READ_PERM``; rules, scores, the reason summary and the
-sanctions flag additionally need ``aml.view_assessment`` (support reads the queue and the case's
-money and history, never why the engine held it). Action forms are only rendered for the
+(``TwoFactorMiddleware``). Reading needs ``READ_PERM``; rules, scores, the reason summary, the
+sanctions flag, list results and staff comments (which may name a rule or a list) additionally
+need ``aml.view_assessment``, documents and statements their own ``cases.view_*`` permissions:
+support reads the queue, the client's money and what was done when, never why. Action forms are only rendered for the
 permissions that allow them; the services check again.
 
 Views are thin: parse the request, call one selector or service, render or redirect. A refused
@@ -303,6 +304,7 @@ def approvals_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     )
     return {
         "case_approvals": list(approvals_pending()),
+        "comments_visible": request.user.has_perm(ASSESS_PERM),
         "can_decide_cases": request.user.has_perm(DECIDE_PERM),
         "payouts": list(payouts.order_by("created_at", "id")),
         "can_approve_payouts": request.user.has_perm(PAYOUT_APPROVE_PERM),

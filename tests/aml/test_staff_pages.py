@@ -580,3 +580,33 @@ def test_the_case_page_reads_a_bounded_number_of_queries(held, make_staff, djang
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = web.get(f"/staff/cases/{held['case'].pk}/")
     assert body(response).count('<tr data-action="note">') == 10
+
+
+def test_documents_and_statements_are_for_compliance_only(held, make_staff, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from aml.cases.documents import document_request_create, document_upload, statement_submit
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    case, client = held["case"], held["client"]
+    officer = make_staff("compliance_officer")
+    request = document_request_create(
+        case=case, actor=officer, items=["source_of_funds"], due_on=timezone.localdate() + timedelta(days=5),
+        comment="ask",
+    )  # fmt: skip
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    document = document_upload(request=request, client=client, file=SimpleUploadedFile("proof.pdf", pdf))
+    statement_submit(client=client, text="Sale of my car.", kind="contest")
+    page = body(web_as(officer).get(f"/staff/cases/{case.pk}/"))
+    assert f'<a href="/review/documents/{document.public_id}/">proof.pdf</a>' in page
+    assert "<p>Sale of my car.</p>" in page and "source_of_funds — due" in page
+    support_page = body(web_as(make_staff("support")).get(f"/staff/cases/{case.pk}/"))
+    assert "proof.pdf" not in support_page and "Sale of my car." not in support_page
+    assert "source_of_funds — due" in support_page  # that documents were asked is not a reason
+
+
+def test_support_reads_approvals_without_forms(held, make_staff):
+    payout = _payout(held, make_staff("compliance_officer"))
+    page = body(web_as(make_staff("support")).get("/staff/approvals/"))
+    assert f'<tr data-payout="{payout.public_id}">' in page and "<textarea" not in page
+    assert "A compliance lead decides." in page and "refund to source" not in page
