@@ -6,8 +6,9 @@ without the permission get 403, and two-factor authentication is enforced before
 (``TwoFactorMiddleware``). Reading needs ``READ_PERM``; rules, scores, the reason summary, the
 sanctions flag, list results and staff comments (which may name a rule or a list) additionally
 need ``aml.view_assessment``, documents and statements their own ``cases.view_*`` permissions:
-support reads the queue, the client's money and what was done when, never why. Action forms are only rendered for the
-permissions that allow them; the services check again.
+support reads the queue, the client's money and what was done when, never why. Action forms are
+only rendered for the permissions that allow them, and while a decision awaits its second approval
+only notes and assignment are offered; the services check again.
 
 Views are thin: parse the request, call one selector or service, render or redirect. A refused
 input (a bad filter, an action the service refuses with a ``NexoraError``) re-renders the page
@@ -124,6 +125,15 @@ def _case_or_404(case_id: int) -> Case:
     return case
 
 
+def _offered(case: Case) -> list[str]:
+    """The actions a case in its status can take: while a decision awaits its second approval,
+    only notes and assignment (the services refuse the rest with ``approval_pending``)."""
+    names = [n for n in CASE_ACTIONS if n in ACTION_PERMS]
+    if case.status == CaseStatus.PENDING_APPROVAL:
+        return [n for n in names if n in ("assign", "note")]
+    return names
+
+
 def case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, Any]:
     user = request.user
     scores = user.has_perm(ASSESS_PERM)
@@ -133,9 +143,7 @@ def case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, An
         **case_page(case, with_assessments=scores),
         "approvals": approvals,
         "pending_approvals": [a for a in approvals if a.status == "pending"],
-        "actions": []
-        if closed
-        else [n for n in CASE_ACTIONS if n in ACTION_PERMS and user.has_perm(ACTION_PERMS[n])],
+        "actions": [] if closed else [n for n in _offered(case) if user.has_perm(ACTION_PERMS[n])],
         "can_snooze": user.has_perm("aml.snooze_rule"),
         "today": timezone.localdate(),
         "document_items": DOCUMENT_ITEMS,

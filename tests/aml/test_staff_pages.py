@@ -610,3 +610,13 @@ def test_support_reads_approvals_without_forms(held, make_staff):
     page = body(web_as(make_staff("support")).get("/staff/approvals/"))
     assert f'<tr data-payout="{payout.public_id}">' in page and "<textarea" not in page
     assert "A compliance lead decides." in page and "refund to source" not in page
+
+
+def test_a_case_awaiting_approval_offers_only_notes_and_assignment(held, make_staff, settings):
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("20")
+    web = web_as(make_staff("compliance_officer"))
+    web.post(f"/staff/cases/{held['case'].pk}/actions/release/", {"comment": "big"})
+    page = body(web.get(f"/staff/cases/{held['case'].pk}/"))
+    assert [chunk.split('"')[0] for chunk in page.split('data-action-form="')[1:]] == ["assign", "note"]
+    refused = web.post(f"/staff/cases/{held['case'].pk}/actions/escalate/", {"comment": "up"})
+    assert refused.status_code == 409 and "<code>approval_pending</code>" in body(refused)
