@@ -19,16 +19,21 @@ idempotency key names the case, the event or approval that ordered it, and the h
 (``case:<case>:release:e<event>:<hold>`` / ``...:a<approval>:<hold>``): a retried approval can
 never move money twice, and the case lock makes a double-submitted release find nothing left.
 
-Four-eyes. A release of more than ``NEXORA_FOUR_EYES_RELEASE_ABOVE``, any release (or false
-positive closure that releases or unfreezes) of a sanctions or freeze case, and every unfreeze
-create an ``Approval`` (pending; the case goes ``pending_approval``) and move nothing. Only
+Four-eyes. A release that takes the case's direct (unapproved) releases above
+``NEXORA_FOUR_EYES_RELEASE_ABOVE`` (so splitting a release does not dodge it), any release (or
+false positive closure that releases or unfreezes) of a sanctions or freeze case, and every
+unfreeze create an ``Approval`` (pending; the case goes ``pending_approval``) and move nothing. Only
 ``approval_decide`` by a holder of ``cases.decide_case`` other than the requester executes it, in
 the same transaction as the decision; a rejection puts the case back in its previous status. A
 decided approval cannot be decided again (``approval_decided``); the database repeats the rules
 (CHECK ``approval_four_eyes``, one pending approval per case, a trigger against any other change).
+The requester (or a lead) may withdraw a pending request (``approval_cancel``).
 
 Closure. When nothing is held any more and the account is not frozen, the case closes
-(``released``); terminate and false positive close with their own resolution. The client is told
+(``released``); terminate and false positive close with their own resolution. A refund closes its
+case (``refunded``) when payments announces the payout confirmed on chain (``case_refund_settled``,
+a listener of ``payout_confirmed``) and nothing else is held: until then a failed refund's money
+comes back into a hold of the same, still open case. The client is told
 neutrally through ``aml.notifications`` (``released``, ``documents_requested``,
 ``account_unfrozen``, ``account_terminated``); deliveries leave after commit, a rolled-back
 decision tells nobody.
@@ -61,13 +66,17 @@ from nexora.accounts.services import account_terminate, account_unfreeze
 from nexora.common.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from nexora.common.money import money_parse
 from nexora.common.transitions import TransitionTable, transition_apply
-from payments.models import Hold, HoldStatus, Network, ReviewFlag
+from payments.hooks import PayoutUpdate, listener_register
+from payments.models import Hold, HoldStatus, Network, PayoutRequest, ReviewFlag
 from payments.selectors.payouts import hold_reserved, payout_source, refund_address_confirmed
 from payments.services.holds import hold_release
 from payments.services.payouts import payout_request
 from payments.services.topups import topup_review_transition
 
 MAX_COMMENT = 2000
+# The ledger transaction's description reaches the client (their ledger API): neutral, never the
+# staff's comment, which stays in the case trail (invariant 8).
+LEDGER_RELEASE_TEXT = "Released after review"
 WORK, DECIDE = "cases.work_case", "cases.decide_case"
 C, A = CaseStatus, ApprovalStatus
 APPROVAL_TRANSITIONS: TransitionTable = {
@@ -189,14 +198,15 @@ def _four_eyes(case: Case, amount: Decimal) -> bool:
 
 
 def _topups_released(case: Case, hold_ids: set[int], actor: Any) -> None:
-    """The review flag of a top-up whose held deposit is now fully released."""
+    """The review flag of a top-up whose deposit's holds (the credit's, or a re-screening's
+    ``deposit:<id>`` hold) are all closed now that this release took part of them."""
     for deposit in case_deposits(case):
-        hold = deposit.hold
-        if hold is None or hold.pk not in hold_ids or deposit.topup_id is None:
+        holds = Hold.objects.filter(Q(pk=deposit.hold_id) | Q(reference=f"deposit:{deposit.pk}"))
+        statuses = dict(holds.values_list("pk", "status"))
+        if not hold_ids & set(statuses) or set(statuses.values()) != {HoldStatus.CLOSED}:
             continue
         topup = deposit.topup
-        hold.refresh_from_db()
-        if topup is not None and hold.status == HoldStatus.CLOSED and topup.review == ReviewFlag.ON_HOLD:
+        if topup is not None and topup.review == ReviewFlag.ON_HOLD:
             topup_review_transition(topup, to=ReviewFlag.RELEASED, actor=actor, reason=f"case #{case.pk}")
 
 
@@ -209,7 +219,7 @@ def _release_run(case: Case, *, actor: Any, comment: str, amount: Decimal | None
                    before={"held": str(_held(case))}, after={"holds": shares, "ref": ref})  # fmt: skip
     ref = ref or f"e{event.pk}"
     for hold, take in plan:
-        hold_release(hold=hold, amount=take, actor=actor, reason=f"case #{case.pk}: {comment}"[:300],
+        hold_release(hold=hold, amount=take, actor=actor, reason=LEDGER_RELEASE_TEXT,
                      idempotency_key=f"case:{case.pk}:release:{ref}:{hold.pk}")  # fmt: skip
     _topups_released(case, {hold.pk for hold, _ in plan}, actor)
     _notify(case, "released", f"release:{ref}", amount=total, currency=case.client.currency)
@@ -299,6 +309,32 @@ def approval_decide(*, approval: Approval, actor: Any, approve: bool, comment: s
         else:
             case_transition(case, to=locked.previous_status, actor=actor, reason=f"{locked.action} rejected")
     return ActionResult(case=case, approval=locked, pending=False)
+
+
+@transaction.atomic
+def approval_cancel(*, approval: Approval, actor: Any, comment: str) -> ActionResult:
+    """The requester withdraws a pending request (or a lead does): nothing moves, the case goes back."""
+    if not (_allowed(actor, WORK) and (actor.pk == approval.requested_by_id or _allowed(actor, DECIDE))):
+        raise PermissionDenied(
+            "Only the requester or a compliance lead can withdraw this.", code="permission_denied"
+        )
+    note = _comment(comment)
+    case = _locked(approval.case, pending_ok=True)
+    locked = Approval.objects.select_for_update().get(pk=approval.pk)
+    if locked.status != A.PENDING:
+        raise Conflict("This approval was already decided.", code="approval_decided")
+    # decided_by stays empty (the requester may be the one withdrawing); who did it is in the trail
+    approval_transition(locked, to=A.CANCELLED, actor=actor, reason=note, decided_comment=note,
+                        decided_at=timezone.now())  # fmt: skip
+    _event(
+        case,
+        "approval_cancelled",
+        actor,
+        note,
+        after={"approval": str(locked.public_id), "action": locked.action},
+    )
+    case_transition(case, to=locked.previous_status, actor=actor, reason=f"{locked.action} withdrawn")
+    return ActionResult(case=case, approval=locked)
 
 
 # --- actions -----------------------------------------------------------------------------------
@@ -527,6 +563,39 @@ def case_close_false_positive(*, case: Case, actor: Any, comment: str, snooze_ru
     return ActionResult(case=_false_positive_run(case, actor=actor, comment=note, params=params, ref=""))
 
 
+def _case_of_payout(payout: PayoutRequest) -> Case | None:
+    prefix = "case:"
+    ref = payout.reference
+    if not ref.startswith(prefix) or not ref[len(prefix) :].isdigit():
+        return None
+    return Case.objects.select_for_update(of=("self",)).filter(pk=int(ref[len(prefix) :])).first()
+
+
+@transaction.atomic
+def case_refund_settled(*, payout_id: int) -> Case | None:
+    """A case's refund was confirmed on chain: record it, and close the case if nothing else is held."""
+    payout = PayoutRequest.objects.filter(pk=payout_id, status="confirmed").first()
+    case = _case_of_payout(payout) if payout is not None else None
+    if payout is None or case is None:
+        return None
+    key = str(payout.public_id)
+    if not CaseEvent.objects.filter(case=case, action="refund_confirmed", after__payout=key).exists():
+        _event(case, "refund_confirmed", None, "", amount=payout.amount, currency=payout.currency,
+               after={"payout": key, "tx_hash": payout.tx_hash})  # fmt: skip
+    pending = Approval.objects.filter(case=case, status=A.PENDING).exists()
+    if case.status == C.CLOSED or pending or _held(case) > 0 or _account(case).status == AccountStatus.FROZEN:
+        return case
+    return case_transition(case, to=C.CLOSED, reason="refund confirmed", resolution=CaseResolution.REFUNDED)
+
+
+def on_payout_confirmed(fact: PayoutUpdate) -> None:
+    case_refund_settled(payout_id=fact.payout_id)
+
+
+def listeners_register() -> None:
+    listener_register("payout_confirmed", on_payout_confirmed)
+
+
 CASE_ACTIONS: dict[str, Callable[..., Any]] = {
     "assign": case_assign,
     "note": case_note_add,
@@ -543,6 +612,7 @@ __all__ = [
     "APPROVAL_TRANSITIONS",
     "CASE_ACTIONS",
     "ActionResult",
+    "approval_cancel",
     "approval_decide",
     "approval_transition",
     "case_assign",
@@ -552,6 +622,7 @@ __all__ = [
     "case_next",
     "case_note_add",
     "case_refund",
+    "case_refund_settled",
     "case_release",
     "case_terminate",
     "case_unfreeze",

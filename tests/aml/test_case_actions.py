@@ -8,15 +8,19 @@ keys). Every refusal asserts its stable code and that nothing was written.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from aml.cases.actions import (
     CASE_ACTIONS,
+    approval_decide,
     case_assign,
     case_close_false_positive,
     case_documents_request,
@@ -24,6 +28,7 @@ from aml.cases.actions import (
     case_next,
     case_note_add,
     case_refund,
+    case_refund_settled,
     case_release,
     case_terminate,
 )
@@ -35,10 +40,12 @@ from nexora.common.errors import NexoraError
 from nexora.common.models import StatusChange
 from payments.models import Deposit, Hold, LedgerTransaction, PayoutRequest, TopUp
 from payments.selectors.ledger import balance_get, ledger_sum_mismatches
-from tests.review_helpers import held_deposit, review_case
+from payments.services.payouts import payout_approve, payout_mark_sent, payout_verify
+from tests.review_helpers import SENDER, held_deposit, review_case
 
 pytestmark = pytest.mark.django_db
 D = Decimal
+TREASURY = "0x000000000000000000000000000000000000dEaD"
 
 
 @pytest.fixture
@@ -275,6 +282,27 @@ def test_refund_creates_a_payout_request_and_moves_nothing_yet(world):
     refused("nothing_held", case_refund, case=world.case, actor=world.officer, comment="again")
 
 
+def test_a_refund_confirmed_on_chain_closes_its_case(world, make_staff, django_capture_on_commit_callbacks):
+    case_refund(case=world.case, actor=world.officer, comment="reject: refund to source")
+    payout = payout_approve(payout=PayoutRequest.objects.get(), actor=world.lead, comment="agreed")
+    assert balances(world.client) == (D("0.00"), D("0.00"))
+    assert case_state(world.case) == ("open", "")  # the refund has not left yet
+    transfer = world.chain.pay(SENDER, payout.units, sender=TREASURY)
+    world.chain.mine(3)
+    payout = payout_mark_sent(payout=payout, actor=make_staff("treasury"), tx_hash=transfer.tx_hash)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert payout_verify(payout=payout, adapter=world.chain).status == "confirmed"
+    assert case_state(world.case) == ("closed", "refunded")
+    event = last_event(world.case, "refund_confirmed")
+    assert (event.actor, event.amount, event.after) == (
+        None,
+        D("50.00"),
+        {"payout": str(payout.public_id), "tx_hash": payout.tx_hash},
+    )
+    assert case_refund_settled(payout_id=payout.pk) == world.case  # again: nothing more is written
+    assert CaseEvent.objects.filter(case=world.case, action="refund_confirmed").count() == 1
+
+
 def test_refund_of_a_sanctions_case_is_refused(world, make_client):
     other = make_client()
     deposit, _ = held_deposit(other, world.network)
@@ -335,3 +363,123 @@ def test_case_actions_table_names_every_action():
 
 def test_case_rows_are_not_left_with_an_open_approval(world):
     assert Case.objects.get(pk=world.case.pk).approvals.count() == 0
+
+
+# --- concurrency (PostgreSQL row locks) --------------------------------------------------------------
+
+
+def run_at_once(*calls):
+    """Run the calls in threads released together; returns each one's result or NexoraError code."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[Any] = [None] * len(calls)
+
+    def work(index, call):
+        try:
+            barrier.wait(timeout=10)
+            outcomes[index] = call()
+        except NexoraError as exc:
+            outcomes[index] = exc.code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_officers_releasing_at_once_move_the_money_once(world):
+    def release(actor):
+        return lambda: case_release(case=world.case, actor=actor, comment="at once").case.status
+
+    outcomes = run_at_once(release(world.officer), release(world.officer2))
+    assert sorted(outcomes) == ["case_closed", "closed"]
+    assert balances(world.client) == (D("50.00"), D("0.00"))
+    assert LedgerTransaction.objects.filter(kind="release").count() == 1
+    assert CaseEvent.objects.filter(case=world.case, action="released").count() == 1
+    assert ledger_sum_mismatches() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_partial_releases_at_once_never_release_more_than_is_held(world):
+    def release(actor):
+        return lambda: str(
+            case_release(case=world.case, actor=actor, comment="part", amount=D("30.00")).case.status
+        )
+
+    outcomes = run_at_once(release(world.officer), release(world.officer2))
+    assert sorted(outcomes) == ["hold_exceeded", "open"]
+    assert balances(world.client) == (D("30.00"), D("20.00"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_leads_approving_at_once_execute_it_once(world, settings, make_staff):
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = D("10")
+    approval = case_release(case=world.case, actor=world.officer, comment="big").approval
+    assert approval is not None
+    lead2 = make_staff("compliance_lead")
+
+    def decide(actor):
+        return lambda: approval_decide(approval=approval, actor=actor, approve=True, comment="ok").case.status
+
+    outcomes = run_at_once(decide(world.lead), decide(lead2))
+    assert sorted(outcomes) == ["case_closed", "closed"]
+    assert balances(world.client) == (D("50.00"), D("0.00"))
+    assert LedgerTransaction.objects.filter(kind="release").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_officers_asking_for_the_next_case_at_once_get_different_ones(world, make_client):
+    other = make_client()
+    deposit, _ = held_deposit(other, world.network)
+    second = review_case(other, deposit)
+    outcomes = run_at_once(
+        lambda: pk_of(case_next(actor=world.officer)), lambda: pk_of(case_next(actor=world.officer2))
+    )
+    assert sorted(outcomes) == sorted([world.case.pk, second.pk])
+
+
+# --- the audit trail --------------------------------------------------------------------------------
+
+AUDITED: dict[str, tuple[str, dict[str, Any]]] = {
+    "note": ("note", {}),
+    "release": ("released", {}),
+    "request_documents": ("documents_requested", {"items": ["identity"]}),
+    "refund": ("refund_requested", {}),
+    "escalate": ("escalated", {}),
+    "terminate": ("terminated", {}),
+    "close_false_positive": ("closed_false_positive", {}),
+    "unfreeze": ("approval_requested", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AUDITED))
+def test_every_action_writes_a_case_event_with_its_actor_and_comment(world, name):
+    action, extra = AUDITED[name][0], dict(AUDITED[name][1])
+    if name == "request_documents":
+        extra["due_on"] = timezone.localdate() + timedelta(days=3)
+    if name == "unfreeze":
+        account_freeze(profile=world.client, reason="review")
+    actor = world.lead if name in ("terminate", "unfreeze") else world.officer
+    CASE_ACTIONS[name](case=world.case, actor=actor, comment=f"why {name}", **extra)
+    event = last_event(world.case, action)
+    assert event is not None
+    assert (event.actor, event.comment) == (actor, f"why {name}")
+
+
+def test_the_client_never_sees_the_staff_comment_in_their_ledger(world):
+    case_release(case=world.case, actor=world.officer, comment="internal: matched a mixer cluster")
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(world.client.user)
+    body = api.get("/api/v1/ledger/").content.decode()
+    assert "mixer" not in body
+    assert LedgerTransaction.objects.filter(kind="release").get().description == "Released after review"

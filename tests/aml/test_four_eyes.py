@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aml.cases.actions import (
+    approval_cancel,
     approval_decide,
     case_close_false_positive,
     case_escalate,
@@ -273,3 +274,18 @@ def test_the_database_refuses_to_change_a_decided_approval_or_delete_one(world):
         Approval.objects.filter(pk=approval.pk)._raw_delete(Approval.objects.db)
     approval.refresh_from_db()
     assert (approval.status, approval.decided_comment) == ("rejected", "no")
+
+
+def test_the_requester_can_withdraw_a_pending_request_and_nobody_can_decide_it_then(world, make_staff):
+    approval = pending_release(world)
+    refused("permission_denied", approval_cancel, approval=approval, actor=make_staff("compliance_officer"),
+            comment="not mine")  # fmt: skip
+    result = approval_cancel(approval=approval, actor=world.officer, comment="wrong amount")
+    assert result.approval is not None and result.approval.status == "cancelled"
+    assert status(world.case) == ("open", "")
+    refused(
+        "approval_decided", approval_decide, approval=approval, actor=world.lead, approve=True, comment="x"
+    )
+    assert balances(world.client) == (D("0.00"), D("50.00"))
+    event = CaseEvent.objects.filter(case=world.case, action="approval_cancelled").get()
+    assert (event.actor, event.comment) == (world.officer, "wrong amount")
