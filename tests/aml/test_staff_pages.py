@@ -620,3 +620,30 @@ def test_a_case_awaiting_approval_offers_only_notes_and_assignment(held, make_st
     assert [chunk.split('"')[0] for chunk in page.split('data-action-form="')[1:]] == ["assign", "note"]
     refused = web.post(f"/staff/cases/{held['case'].pk}/actions/escalate/", {"comment": "up"})
     assert refused.status_code == 409 and "<code>approval_pending</code>" in body(refused)
+
+
+def test_the_requester_withdraws_a_pending_release(held, make_staff, settings):
+    from aml.cases.approval_models import Approval
+
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("20")
+    officer = make_staff("compliance_officer")
+    web = web_as(officer)
+    web.post(f"/staff/cases/{held['case'].pk}/actions/release/", {"comment": "big"})
+    approval = Approval.objects.get()
+    page = body(web.get("/staff/approvals/"))
+    assert 'value="withdraw"' in page and 'value="approve"' not in page
+    url = f"/staff/approvals/{approval.public_id}/"
+    assert web.post(url, {"decision": "approve", "comment": "self"}).status_code == 403
+    done = web.post(url, {"decision": "withdraw", "comment": "wrong amount"})
+    assert done.status_code == 302
+    approval.refresh_from_db()
+    held["case"].refresh_from_db()
+    assert (approval.status, held["case"].status) == ("cancelled", "open")
+    assert _balance(held["client"]) == (Decimal("10.00"), Decimal("50.00"))
+    other = web_as(make_staff("compliance_officer"))
+    web.post(f"/staff/cases/{held['case'].pk}/actions/release/", {"comment": "again"})
+    second = Approval.objects.get(status="pending")
+    refused = other.post(
+        f"/staff/approvals/{second.public_id}/", {"decision": "withdraw", "comment": "not mine"}
+    )
+    assert refused.status_code == 403 and "<code>permission_denied</code>" in body(refused)
