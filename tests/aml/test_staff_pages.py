@@ -647,3 +647,13 @@ def test_the_requester_withdraws_a_pending_release(held, make_staff, settings):
         f"/staff/approvals/{second.public_id}/", {"decision": "withdraw", "comment": "not mine"}
     )
     assert refused.status_code == 403 and "<code>permission_denied</code>" in body(refused)
+
+
+def test_the_staff_nav_links_every_page(make_staff):
+    page = body(web_as(make_staff("compliance_lead")).get("/staff/health/"))
+    nav = page.split('<nav class="staff-nav"')[1].split("</nav>")[0]
+    links = [("/staff/", "Queue"), ("/staff/approvals/", "Approvals"), ("/staff/rules/", "Rules"),
+             ("/staff/health/", "Health"), ("/staff/privacy/erasures/", "Erasure requests")]  # fmt: skip
+    for href, label in links:
+        assert f'<a href="{href}"' in nav and f">{label}</a>" in nav
+    assert '<a href="/staff/health/" aria-current="page">Health</a>' in nav
