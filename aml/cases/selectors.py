@@ -302,7 +302,7 @@ def _timeline(case: Case, events: list[CaseEvent]) -> tuple[list[dict[str, Any]]
     ]  # fmt: skip
     rows += [
         {"at": e.created_at, "kind": "event", "label": e.action.replace("_", " "),
-         "detail": e.comment, "amount": e.amount, "system": e.actor_id is None}
+         "detail": e.comment, "amount": e.amount}
         for e in events
     ]  # fmt: skip
     rows.sort(key=lambda r: r["at"], reverse=True)

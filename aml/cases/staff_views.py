@@ -3,10 +3,12 @@
 Server-rendered, English for staff (strings still go through gettext). Every view is behind
 ``staff_permission_required``: anonymous visitors are sent to the login page, clients and staff
 without the permission get 403, and two-factor authentication is enforced before any view runs
-(``TwoFactorMiddleware``). Reading needs ``READ_PERM``; rules, scores, the reason summary and the
-sanctions flag additionally need ``aml.view_assessment`` (support reads the queue and the case's
-money and history, never why the engine held it). Action forms are only rendered for the
-permissions that allow them; the services check again.
+(``TwoFactorMiddleware``). Reading needs ``READ_PERM``; rules, scores, the reason summary, the
+sanctions flag, list results and staff comments (which may name a rule or a list) additionally
+need ``aml.view_assessment``, documents and statements their own ``cases.view_*`` permissions:
+support reads the queue, the client's money and what was done when, never why. Action forms are
+only rendered for the permissions that allow them, and while a decision awaits its second approval
+only notes and assignment are offered; the services check again.
 
 Views are thin: parse the request, call one selector or service, render or redirect. A refused
 input (a bad filter, an action the service refuses with a ``NexoraError``) re-renders the page
@@ -29,7 +31,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from aml.cases.actions import CASE_ACTIONS, ActionResult, approval_decide, case_next
+from aml.cases.actions import CASE_ACTIONS, ActionResult, approval_cancel, approval_decide, case_next
 from aml.cases.approval_selectors import approval_by_public_id, approvals_for_case, approvals_pending
 from aml.cases.export import case_file
 from aml.cases.models import Case, CaseStatus, DocumentItem
@@ -123,6 +125,15 @@ def _case_or_404(case_id: int) -> Case:
     return case
 
 
+def _offered(case: Case) -> list[str]:
+    """The actions a case in its status can take: while a decision awaits its second approval,
+    only notes and assignment (the services refuse the rest with ``approval_pending``)."""
+    names = [n for n in CASE_ACTIONS if n in ACTION_PERMS]
+    if case.status == CaseStatus.PENDING_APPROVAL:
+        return [n for n in names if n in ("assign", "note")]
+    return names
+
+
 def case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, Any]:
     user = request.user
     scores = user.has_perm(ASSESS_PERM)
@@ -132,9 +143,7 @@ def case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, An
         **case_page(case, with_assessments=scores),
         "approvals": approvals,
         "pending_approvals": [a for a in approvals if a.status == "pending"],
-        "actions": []
-        if closed
-        else [n for n in CASE_ACTIONS if n in ACTION_PERMS and user.has_perm(ACTION_PERMS[n])],
+        "actions": [] if closed else [n for n in _offered(case) if user.has_perm(ACTION_PERMS[n])],
         "can_snooze": user.has_perm("aml.snooze_rule"),
         "today": timezone.localdate(),
         "document_items": DOCUMENT_ITEMS,
@@ -303,7 +312,9 @@ def approvals_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     )
     return {
         "case_approvals": list(approvals_pending()),
+        "comments_visible": request.user.has_perm(ASSESS_PERM),
         "can_decide_cases": request.user.has_perm(DECIDE_PERM),
+        "can_work_cases": request.user.has_perm(WORK_PERM),
         "payouts": list(payouts.order_by("created_at", "id")),
         "can_approve_payouts": request.user.has_perm(PAYOUT_APPROVE_PERM),
         **extra,
@@ -316,34 +327,36 @@ def approvals(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/approvals.html", approvals_context(request))
 
 
-@staff_permission_required(DECIDE_PERM)
+APPROVAL_DONE = {
+    "approve": _("Approved and carried out (case #%(id)s)."),
+    "reject": _("Rejected; case #%(id)s is back as it was."),
+    "withdraw": _("Withdrawn; case #%(id)s is back as it was."),
+}
+
+
+def _approval_run(approval: Any, actor: Any, decision: str, comment: str) -> ActionResult:
+    if decision == "withdraw":
+        return approval_cancel(approval=approval, actor=actor, comment=comment)
+    if decision not in ("approve", "reject"):
+        raise _field_error("decision", "invalid_decision", "decision: approve, reject or withdraw.")
+    return approval_decide(approval=approval, actor=actor, approve=decision == "approve", comment=comment)
+
+
+@staff_permission_required(WORK_PERM)
 @require_POST
 def approval_decide_view(request: HttpRequest, approval_id: str) -> HttpResponse:
+    """A second lead approves or rejects; the requester (or a lead) withdraws. The services check who."""
     try:
         approval = approval_by_public_id(approval_id)
     except NotFound:
         raise Http404 from None
-    decision = request.POST.get("decision", "")
+    decision = str(request.POST.get("decision", ""))
     try:
-        if decision not in ("approve", "reject"):
-            raise _field_error("decision", "invalid_decision", "decision: approve or reject.")
-        result = approval_decide(
-            approval=approval,
-            actor=request.user,
-            approve=decision == "approve",
-            comment=request.POST.get("comment", ""),
-        )
+        result = _approval_run(approval, request.user, decision, request.POST.get("comment", ""))
     except NexoraError as exc:
         context = approvals_context(request, error=exc, error_approval=str(approval.public_id))
         return render(request, "staff/approvals.html", context, status=_error_status(exc))
-    if decision == "approve":
-        messages.success(
-            request, gettext("Approved and carried out (case #%(id)s).") % {"id": result.case.pk}
-        )
-    else:
-        messages.success(
-            request, gettext("Rejected; case #%(id)s is back as it was.") % {"id": result.case.pk}
-        )
+    messages.success(request, APPROVAL_DONE[decision] % {"id": result.case.pk})
     return redirect("staff:approvals")
 
 

@@ -529,3 +529,131 @@ def test_a_lead_cannot_approve_their_own_release(held, make_staff, settings):
     assert response.status_code == 403 and "<code>four_eyes_same_person</code>" in body(response)
     approval.refresh_from_db()
     assert approval.status == "pending"
+
+
+def test_the_held_figure_follows_releases_and_failed_refunds(make_client, make_network, make_staff):
+    from aml.cases.actions import case_release
+    from payments.services.payouts import payout_approve, payout_mark_sent, payout_request, payout_verify
+
+    network = make_network("usdt-erc20")
+    client = make_client()
+    deposit, chain = held_deposit(client, network)
+    case = review_case(client, deposit)
+    officer, lead, treasury = (
+        make_staff("compliance_officer"),
+        make_staff("compliance_lead"),
+        make_staff("treasury"),
+    )
+    filters = queue_filters_parse({}, scores_visible=True)
+
+    def queued() -> Decimal:
+        return case_queue(filters, user=None).get(pk=case.pk).held  # type: ignore[attr-defined]
+
+    case_release(case=case, actor=officer, comment="part", amount=Decimal("5.00"))
+    assert queued() == case_held(case) == Decimal("45.00")
+    assert deposit.hold is not None
+    payout = payout_request(
+        client=client, hold=deposit.hold, amount="40.00", destination=SENDER, network=network,
+        reason="refund", actor=officer, reference=f"case:{case.pk}",
+    )  # fmt: skip
+    payout = payout_approve(payout=payout, actor=lead, comment="ok")
+    assert queued() == case_held(case) == Decimal("5.00")
+    sent = chain.pay(SENDER, payout.units // 4, sender="0x000000000000000000000000000000000000dEaD")
+    chain.mine(3)
+    payout = payout_verify(
+        payout=payout_mark_sent(payout=payout, actor=treasury, tx_hash=sent.tx_hash), adapter=chain
+    )
+    assert payout.status == "failed" and payout.return_hold is not None
+    assert queued() == case_held(case) == Decimal("35.00")  # 5 never refunded + 30 that did not leave
+
+
+def test_the_case_page_reads_a_bounded_number_of_queries(held, make_staff, django_assert_max_num_queries):
+    from aml.cases.actions import case_note_add
+
+    officer = make_staff("compliance_officer")
+    web = web_as(officer)
+    web.get(f"/staff/cases/{held['case'].pk}/")
+    with django_assert_max_num_queries(40) as few:  # 35 today: a fixed number, whatever the rows
+        web.get(f"/staff/cases/{held['case'].pk}/")
+    for i in range(10):
+        case_note_add(case=held["case"], actor=officer, comment=f"note {i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = web.get(f"/staff/cases/{held['case'].pk}/")
+    assert body(response).count('<tr data-action="note">') == 10
+
+
+def test_documents_and_statements_are_for_compliance_only(held, make_staff, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from aml.cases.documents import document_request_create, document_upload, statement_submit
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    case, client = held["case"], held["client"]
+    officer = make_staff("compliance_officer")
+    request = document_request_create(
+        case=case, actor=officer, items=["source_of_funds"], due_on=timezone.localdate() + timedelta(days=5),
+        comment="ask",
+    )  # fmt: skip
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    document = document_upload(request=request, client=client, file=SimpleUploadedFile("proof.pdf", pdf))
+    statement_submit(client=client, text="Sale of my car.", kind="contest")
+    page = body(web_as(officer).get(f"/staff/cases/{case.pk}/"))
+    assert f'<a href="/review/documents/{document.public_id}/">proof.pdf</a>' in page
+    assert "<p>Sale of my car.</p>" in page and "source_of_funds — due" in page
+    support_page = body(web_as(make_staff("support")).get(f"/staff/cases/{case.pk}/"))
+    assert "proof.pdf" not in support_page and "Sale of my car." not in support_page
+    assert "source_of_funds — due" in support_page  # that documents were asked is not a reason
+
+
+def test_support_reads_approvals_without_forms(held, make_staff):
+    payout = _payout(held, make_staff("compliance_officer"))
+    page = body(web_as(make_staff("support")).get("/staff/approvals/"))
+    assert f'<tr data-payout="{payout.public_id}">' in page and "<textarea" not in page
+    assert "A compliance lead decides." in page and "refund to source" not in page
+
+
+def test_a_case_awaiting_approval_offers_only_notes_and_assignment(held, make_staff, settings):
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("20")
+    web = web_as(make_staff("compliance_officer"))
+    web.post(f"/staff/cases/{held['case'].pk}/actions/release/", {"comment": "big"})
+    page = body(web.get(f"/staff/cases/{held['case'].pk}/"))
+    assert [chunk.split('"')[0] for chunk in page.split('data-action-form="')[1:]] == ["assign", "note"]
+    refused = web.post(f"/staff/cases/{held['case'].pk}/actions/escalate/", {"comment": "up"})
+    assert refused.status_code == 409 and "<code>approval_pending</code>" in body(refused)
+
+
+def test_the_requester_withdraws_a_pending_release(held, make_staff, settings):
+    from aml.cases.approval_models import Approval
+
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("20")
+    officer = make_staff("compliance_officer")
+    web = web_as(officer)
+    web.post(f"/staff/cases/{held['case'].pk}/actions/release/", {"comment": "big"})
+    approval = Approval.objects.get()
+    page = body(web.get("/staff/approvals/"))
+    assert 'value="withdraw"' in page and 'value="approve"' not in page
+    url = f"/staff/approvals/{approval.public_id}/"
+    assert web.post(url, {"decision": "approve", "comment": "self"}).status_code == 403
+    done = web.post(url, {"decision": "withdraw", "comment": "wrong amount"})
+    assert done.status_code == 302
+    approval.refresh_from_db()
+    held["case"].refresh_from_db()
+    assert (approval.status, held["case"].status) == ("cancelled", "open")
+    assert _balance(held["client"]) == (Decimal("10.00"), Decimal("50.00"))
+    other = web_as(make_staff("compliance_officer"))
+    web.post(f"/staff/cases/{held['case'].pk}/actions/release/", {"comment": "again"})
+    second = Approval.objects.get(status="pending")
+    refused = other.post(
+        f"/staff/approvals/{second.public_id}/", {"decision": "withdraw", "comment": "not mine"}
+    )
+    assert refused.status_code == 403 and "<code>permission_denied</code>" in body(refused)
+
+
+def test_the_staff_nav_links_every_page(make_staff):
+    page = body(web_as(make_staff("compliance_lead")).get("/staff/health/"))
+    nav = page.split('<nav class="staff-nav"')[1].split("</nav>")[0]
+    links = [("/staff/", "Queue"), ("/staff/approvals/", "Approvals"), ("/staff/rules/", "Rules"),
+             ("/staff/health/", "Health"), ("/staff/privacy/erasures/", "Erasure requests")]  # fmt: skip
+    for href, label in links:
+        assert f'<a href="{href}"' in nav and f">{label}</a>" in nav
+    assert '<a href="/staff/health/" aria-current="page">Health</a>' in nav
