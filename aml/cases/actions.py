@@ -220,13 +220,15 @@ def _topups_released(case: Case, hold_ids: set[int], actor: Any) -> None:
             topup_review_transition(topup, to=ReviewFlag.RELEASED, actor=actor, reason=f"case #{case.pk}")
 
 
-def _release_run(case: Case, *, actor: Any, comment: str, amount: Decimal | None, ref: str = "") -> Decimal:
+def _release_run(case: Case, *, actor: Any, comment: str, amount: Decimal | None, ref: str = "",
+                 extra: dict[str, str] | None = None) -> Decimal:  # fmt: skip
     """Move the plan's money held -> available; one event with each hold's share. Returns the total."""
     plan = _plan(case, amount)
     total = sum((take for _, take in plan), Decimal(0))
     shares = [{"hold": hold.pk, "amount": str(take)} for hold, take in plan]
+    after = {"holds": shares, "ref": ref, **(extra or {})}
     event = _event(case, "released", actor, comment, amount=total, currency=case.client.currency,
-                   before={"held": str(_held(case))}, after={"holds": shares, "ref": ref})  # fmt: skip
+                   before={"held": str(_held(case))}, after=after)  # fmt: skip
     ref = ref or f"e{event.pk}"
     for hold, take in plan:
         hold_release(hold=hold, amount=take, actor=actor, reason=LEDGER_RELEASE_TEXT,
@@ -407,19 +409,40 @@ def case_note_add(*, case: Case, actor: Any, comment: str) -> ActionResult:
     return ActionResult(case=case)
 
 
+def _release_replay(case: Case, request_key: object) -> ActionResult | None:
+    """The result of an earlier release sent with the same ``request_key`` (a double-submitted form)."""
+    if not isinstance(request_key, str) or len(request_key) > 100:
+        raise _invalid("request_key", "invalid_request_key", "A request key of at most 100 characters.")
+    done = CaseEvent.objects.filter(case=case, action__in=["released", "approval_requested"])
+    event = done.filter(after__request=request_key).order_by("id").first() if request_key else None
+    if event is None:
+        return None
+    approval = Approval.objects.filter(public_id=event.after.get("approval")).first()
+    pending = approval is not None and approval.status == A.PENDING
+    return ActionResult(case=case, approval=approval, pending=pending)
+
+
 @transaction.atomic
-def case_release(*, case: Case, actor: Any, comment: str, amount: Decimal | None = None) -> ActionResult:
-    """All (``amount=None``) or part of the case's held money back to available, oldest hold first."""
+def case_release(*, case: Case, actor: Any, comment: str, amount: Decimal | None = None,
+                 request_key: str = "") -> ActionResult:  # fmt: skip
+    """All (``amount=None``) or part of the case's held money back to available, oldest hold first.
+
+    ``request_key`` (optional; e.g. a nonce in the form): a second release with the same key on this
+    case returns the first one's result and moves nothing, so a double-clicked partial release
+    cannot release twice (a full release sent twice finds nothing left anyway)."""
     _require(actor, WORK)
     note = _comment(comment)
+    replay = _release_replay(_locked(case, closed_ok=True, pending_ok=True), request_key)
+    if replay is not None:
+        return replay
     case = _locked(case)
     value = _amount(case, amount)
     total = sum((take for _, take in _plan(case, value)), Decimal(0))
+    request = {"request": request_key} if request_key else {}
     if _four_eyes(case, total):
-        return _approval_request(
-            case, action="release", actor=actor, comment=note, params={"amount": str(total)}
-        )
-    _release_run(case, actor=actor, comment=note, amount=total)
+        params = {"amount": str(total), **request}
+        return _approval_request(case, action="release", actor=actor, comment=note, params=params)
+    _release_run(case, actor=actor, comment=note, amount=total, extra=request)
     return ActionResult(case=_settle(case, actor=actor, reason="released"))
 
 

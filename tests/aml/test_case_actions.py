@@ -503,3 +503,21 @@ def test_termination_keeps_the_requests_open_for_a_refund_address(world):
     )
     case_terminate(case=world.case, actor=world.lead, comment="policy")
     assert DocumentRequest.objects.get(case=world.case).status == "open"
+
+
+def test_a_double_submitted_partial_release_with_its_request_key_moves_money_once(world, settings):
+    base = {"case": world.case, "actor": world.officer, "comment": "part", "amount": D("10.00")}
+    first = case_release(**base, request_key="form-1")
+    again = case_release(**base, request_key="form-1")
+    assert (first.pending, again.pending) == (False, False)
+    assert balances(world.client) == (D("10.00"), D("40.00"))
+    assert LedgerTransaction.objects.filter(kind="release").count() == 1
+    case_release(**base, request_key="form-2")  # a new form: a new release
+    assert balances(world.client) == (D("20.00"), D("30.00"))
+    # above the threshold: the replay returns the pending approval, no second request
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = D("25")
+    pending = case_release(**base, request_key="form-3")
+    replay = case_release(**base, request_key="form-3")
+    assert pending.pending and replay.pending and replay.approval == pending.approval
+    assert Approval.objects.count() == 1
+    refused("invalid_request_key", case_release, **base, request_key="k" * 101)
