@@ -50,6 +50,13 @@ def _check(rule: str, until: datetime, reason: str) -> None:
         raise _invalid("reason", "reason_required", "Say why the rule is snoozed.")
 
 
+def rule_snooze_validate(*, rule: str, until: datetime | date, reason: str) -> datetime:
+    """The checks of ``rule_snooze`` without writing: for a snooze that a later approval will make."""
+    end = _until(until)
+    _check(rule, end, reason)
+    return end
+
+
 @transaction.atomic
 def rule_snooze(*, case: Case, rule: str, until: datetime | date, actor: Any, reason: str) -> RuleSnooze:
     """Silence ``rule`` for the case's client until ``until``; audited on the case."""

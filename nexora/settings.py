@@ -16,6 +16,7 @@ Redis the Celery broker, result backend and cache. Every variable is documented 
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -255,6 +256,10 @@ CELERY_BEAT_SCHEDULE["document-requests-overdue"] = {
     "schedule": 3600.0,
 }
 CELERY_TASK_ROUTES["payments.payout_verify"] = {"queue": "chain"}
+
+# --- Case actions (aml.cases.actions) ------------------------------------------------------------
+# A release of more than this (account currency) waits for a second, different compliance lead.
+NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal(env.str("NEXORA_FOUR_EYES_RELEASE_ABOVE", default="1000"))
 
 # --- Sanctions lists (aml.sanctions) ----------------------------------------------------------
 # How often (seconds) a process checks for a newer sanctions import or a deny-list change.

@@ -192,6 +192,26 @@ def test_the_demo_runs_a_payment_end_to_end_and_ctrl_c_stops_everything(demo, de
     seen = watch(session, topup["id"], "completed", timeout=40)  # the scanner may have seen it already
     assert seen in (["awaiting_payment", "confirming", "completed"], ["confirming", "completed"])
     assert session.get("/api/v1/balance/").json()["available"] == "130.00"  # 100.00 opening balance + 30.00
+
+    # The README's risky one: a new account overpays a top-up with 1,500 USDT; the AML engine holds
+    # it for a human (the client sees only "under review"); the account stays usable meanwhile.
+    risky = session.post("/api/v1/topups/", json={"network": "usdt-devnet", "amount": "900.00"},
+                         headers={"X-CSRFToken": session.cookies["csrftoken"]}).json()  # fmt: skip
+    pay = [sys.executable, "manage.py", "devnet_pay", risky["id"], "--amount", "1500"]
+    paid = subprocess.run(
+        pay, cwd=ROOT, env=demo_env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert paid.returncode == 0, paid.stderr
+    watch(session, risky["id"], "completed", timeout=40)
+    detail = session.get(f"/api/v1/topups/{risky['id']}/").json()
+    assert [detail["exception"], detail["under_review"], detail["credited_amount"]] == [
+        "overpaid",
+        True,
+        "1500.00",
+    ]
+    assert session.get("/api/v1/balance/").json() == {
+        "currency": "USD", "available": "130.00", "held": "1500.00", "account_status": "active",
+    }  # fmt: skip
     session.close()
 
     process.send_signal(signal.SIGINT)
@@ -199,6 +219,7 @@ def test_the_demo_runs_a_payment_end_to_end_and_ctrl_c_stops_everything(demo, de
     text = output.drain()
     assert "Stopped: scanner, web server, anvil." in text
     assert re.search(r"scan: eth-devnet #\d+ \+\d+, 1 transfer\(s\)", text)
+    assert re.search(r"usdt-devnet #\d+ \+\d+, 1 transfer\(s\)", text)
     assert [pid for pid in started if alive(pid)] == []
     assert not port_in_use("127.0.0.1", web) and not port_in_use("127.0.0.1", chain)
 

@@ -71,6 +71,10 @@ class Case(models.Model):
         ]
         indexes = [models.Index(fields=["status", "opened_at"]), models.Index(fields=["assignee", "status"])]
         ordering = ["opened_at", "id"]
+        permissions = [
+            ("work_case", "Work AML cases: assign, note, release, request documents, refund, escalate"),
+            ("decide_case", "Second approver of case decisions (four-eyes); unfreeze and terminate"),
+        ]
 
     def __str__(self) -> str:
         return f"case #{self.pk} client #{self.client_id} ({self.status})"
@@ -106,8 +110,9 @@ class CaseEvent(AppendOnlyModel):
         return f"case #{self.case_id}: {self.action}"
 
 
-# Document requests, client documents and statements live in their own module; importing it here
-# registers them with the app.
+# Document requests, client documents and statements, and the four-eyes approvals of case
+# decisions (aml.cases.actions), live in their own modules; importing them here registers them.
+from aml.cases.approval_models import Approval, ApprovalStatus  # noqa: E402, F401
 from aml.cases.document_models import (  # noqa: E402, F401
     ClientDocument,
     ClientStatement,

@@ -43,6 +43,7 @@ _READ = [
     "payments.view_scancursor",  # the scanner's health (staff API and dashboard)
     "payments.view_lookaliketransfer",
     "privacy.view_erasurerequest",  # the erasure queue
+    "cases.view_case",  # the case queue and case pages (support reads; acting needs work_case)
 ]
 # The AML engine: assessments, draft rule sets, KYC levels, snoozes. Support does not read
 # assessments: rule names and scores stay with compliance (no tipping-off).
@@ -73,12 +74,12 @@ _SANCTIONS = [
 ]
 _OFFICER = [
     *_READ, *_AML, *_REVIEW_DOCUMENTS, *_REFUNDS, *_SANCTIONS,
-    "accounts.freeze_account", "payments.manage_hold",
+    "accounts.freeze_account", "payments.manage_hold", "cases.work_case",
 ]  # fmt: skip
 _LEAD = [
     *_OFFICER,
     "accounts.unfreeze_account", "accounts.terminate_account", "accounts.approve_second",
-    "aml.publish_ruleset", "payments.approve_payout",
+    "aml.publish_ruleset", "payments.approve_payout", "cases.decide_case",
     # privacy: leads answer erasure requests and read the security log (it holds IPs: need to know)
     "privacy.execute_erasure", "accounts.view_securityevent",
 ]  # fmt: skip
