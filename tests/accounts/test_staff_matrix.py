@@ -27,12 +27,13 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from aml.cases.models import CaseEvent
+from aml.cases.actions import case_release
+from aml.cases.models import Approval, CaseEvent
 from nexora.accounts.roles import ADMIN, ALL_ROLES, COMPLIANCE_LEAD, COMPLIANCE_OFFICER, SUPPORT, TREASURY
 from nexora.common.models import StatusChange
 from nexora.privacy.services.erasure import erasure_request_create
 from payments.models import LedgerTransaction, PayoutRequest
-from tests.review_helpers import held_deposit, review_case
+from tests.review_helpers import OTHER, held_deposit, review_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -90,6 +91,13 @@ EXPECTED: dict[str, Row] = {
     "/api/v1/staff/cases/": Row(api(200, *READERS)),
     "/api/v1/staff/cases/<int:pk>/": Row(api(200, *READERS), args={"pk": "case"}),
     "/api/v1/staff/cases/<int:pk>/file/": Row(api(200, *COMPLIANCE), args={"pk": "case"}),
+    "/api/v1/staff/cases/<int:pk>/actions/<str:name>/": Row(
+        api(405, *READERS), post=True, args={"pk": "case", "name": "action"}, body={"comment": "matrix"}
+    ),
+    "/api/v1/staff/approvals/": Row(api(200, *READERS)),
+    "/api/v1/staff/approvals/<str:public_id>/decide/": Row(
+        api(405, *READERS), post=True, args={"public_id": "approval"}, body={"approve": True, "comment": "ok"}
+    ),
     # the privacy staff pages
     "/staff/privacy/erasures/": Row(page(200, *READERS)),
     "/staff/privacy/erasures/<int:pk>/": Row(page(200, *READERS), args={"pk": "erasure"}),
@@ -111,17 +119,22 @@ EXPECTED: dict[str, Row] = {
 class World:
     client: int
     case: int
+    approval: str  # a pending release of another (sanctions) case
     erasure: int
     payout: str
+    action: str = "note"
 
 
 @pytest.fixture
-def world(make_client, make_network) -> World:
-    network, client = make_network("usdt-erc20"), make_client()
-    deposit, _ = held_deposit(client, network)
-    case = review_case(client, deposit)
+def world(make_client, make_network, make_staff) -> World:
+    network, client, other = make_network("usdt-erc20"), make_client(), make_client()
+    case = review_case(client, held_deposit(client, network)[0])
+    sanctioned = review_case(other, held_deposit(other, network, sender=OTHER)[0], sanctions=True)
+    approval = case_release(case=sanctioned, actor=make_staff(COMPLIANCE_OFFICER), comment="clean").approval
+    assert approval is not None
     erasure = erasure_request_create(client=make_client())
-    return World(client=client.pk, case=case.pk, erasure=erasure.pk, payout=str(uuid.uuid4()))
+    return World(client=client.pk, case=case.pk, approval=str(approval.public_id), erasure=erasure.pk,
+                 payout=str(uuid.uuid4()))  # fmt: skip
 
 
 @pytest.fixture
@@ -161,6 +174,7 @@ def _written() -> dict[str, int]:
         "ledger": LedgerTransaction.objects.count(),
         "payouts": PayoutRequest.objects.count(),
         "status_changes": StatusChange.objects.count(),
+        "approvals": Approval.objects.filter(status="pending").count(),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -14,17 +15,20 @@ from rest_framework.test import APIClient
 
 from aml.cases.api.selectors import case_held_amounts
 from aml.cases.documents import document_request_create, statement_submit
-from aml.cases.models import Case, CaseEvent
+from aml.cases.models import Approval, Case, CaseEvent, DocumentRequest
 from aml.cases.money import case_holds
 from aml.cases.services import case_transition
 from nexora.accounts.roles import ADMIN, COMPLIANCE_LEAD, COMPLIANCE_OFFICER, SUPPORT, TREASURY
+from nexora.common.models import StatusChange
 from payments.addresses import evm_checksum
+from payments.models import LedgerTransaction, PayoutRequest
 from payments.services.holds import hold_release
 from payments.services.payouts import payout_approve, payout_mark_sent, payout_request, payout_verify
 from tests.review_helpers import SENDER, held_deposit, review_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 CASES = "/api/v1/staff/cases/"
+DOCS = "request_documents"
 
 
 @pytest.fixture
@@ -291,3 +295,292 @@ def test_clients_and_anonymous_are_refused(held_case, api):
     api.force_authenticate(case.client.user)
     response = api.get(f"{CASES}{case.pk}/")
     assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+
+
+# --- actions and approvals -----------------------------------------------------------------------
+
+
+def act(api, case, name, **body):
+    return api.post(f"{CASES}{case.pk}/actions/{name}/", body, format="json")
+
+
+def decide(api, approval_id, **body):
+    return api.post(f"/api/v1/staff/approvals/{approval_id}/decide/", body, format="json")
+
+
+def written():
+    return (
+        CaseEvent.objects.count(),
+        LedgerTransaction.objects.count(),
+        StatusChange.objects.count(),
+        PayoutRequest.objects.count(),
+        DocumentRequest.objects.count(),
+        list(Approval.objects.order_by("id").values_list("status", flat=True)),
+    )
+
+
+def balances(api, client):
+    body = api.get(f"/api/v1/staff/clients/{client.pk}/balance/").json()
+    return body["available"], body["held"]
+
+
+def error(response, status):
+    assert response.status_code == status, response.content
+    return response.json()["error"]
+
+
+def test_a_release_through_the_api_moves_the_money_and_closes_the_case(held_case, staff_api):
+    case, _ = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    response = act(officer, case, "release", comment="documents are fine")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["pending"], body["approval"]) == (False, None)
+    assert {k: body["case"][k] for k in ("id", "status", "resolution", "held")} == {
+        "id": case.pk, "status": "closed", "resolution": "released", "held": "0.00",
+    }  # fmt: skip
+    assert balances(officer, case.client) == ("50.00", "0.00")
+    event = CaseEvent.objects.filter(case=case, action="released").get()
+    assert (event.actor_id, event.comment, event.amount) == (
+        officer.user.pk,
+        "documents are fine",
+        Decimal(50),
+    )
+    assert error(act(officer, case, "release", comment="again"), 409)["code"] == "case_closed"
+
+
+def test_a_partial_release_keeps_the_case_open(held_case, staff_api):
+    case, _ = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    response = act(officer, case, "release", comment="part", amount="20.00")
+    assert response.status_code == 200
+    assert (response.json()["case"]["status"], response.json()["case"]["held"]) == ("open", "30.00")
+    assert balances(officer, case.client) == ("20.00", "30.00")
+    assert (
+        error(act(officer, case, "release", comment="too much", amount="30.01"), 409)["code"]
+        == "hold_exceeded"
+    )
+
+
+def test_four_eyes_through_the_api(held_case, staff_api, settings):
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("40")
+    case, _ = held_case
+    lead, lead2, officer = (
+        staff_api(COMPLIANCE_LEAD),
+        staff_api(COMPLIANCE_LEAD),
+        staff_api(COMPLIANCE_OFFICER),
+    )
+    response = act(lead, case, "release", comment="all of it")
+    assert response.status_code == 202
+    body = response.json()
+    approval_id = body["approval"]["id"]
+    assert (body["pending"], body["case"]["status"], body["approval"]["status"]) == (
+        True, "pending_approval", "pending"
+    )  # fmt: skip
+    assert (body["approval"]["action"], body["approval"]["params"]) == ("release", {"amount": "50.00"})
+    assert balances(lead, case.client) == ("0.00", "50.00")
+    queue = staff_api(SUPPORT).get("/api/v1/staff/approvals/").json()["results"]
+    assert [(a["id"], a["case"], a["requested_by"]["id"]) for a in queue] == [
+        (approval_id, case.pk, lead.user.pk)
+    ]
+    # anything else on the case waits too
+    assert error(act(officer, case, "release", comment="more"), 409)["code"] == "approval_pending"
+
+    before = written()
+    assert (
+        error(decide(lead, approval_id, approve=True, comment="me"), 403)["code"] == "four_eyes_same_person"
+    )
+    assert (
+        error(decide(officer, approval_id, approve=True, comment="ok"), 403)["code"]
+        == "four_eyes_lead_required"
+    )
+    assert error(decide(lead2, approval_id, approve=True, comment=" "), 400)["code"] == "comment_required"
+    assert error(decide(lead2, approval_id, comment="ok"), 400)["fields"]["approve"][0]["code"] == "required"
+    assert written() == before and balances(lead, case.client) == ("0.00", "50.00")
+
+    response = decide(lead2, approval_id, approve=True, comment="agree")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["pending"], body["case"]["status"], body["case"]["resolution"]) == (
+        False,
+        "closed",
+        "released",
+    )
+    assert (body["approval"]["status"], body["approval"]["decided_by"]["id"]) == ("approved", lead2.user.pk)
+    assert balances(lead, case.client) == ("50.00", "0.00")
+    assert error(decide(lead2, approval_id, approve=True, comment="again"), 409)["code"] in {
+        "approval_decided", "case_closed",
+    }  # fmt: skip
+    assert balances(lead, case.client) == ("50.00", "0.00")
+    assert staff_api(SUPPORT).get("/api/v1/staff/approvals/").json()["results"] == []
+    detail = lead.get(f"{CASES}{case.pk}/").json()
+    assert [(a["id"], a["status"]) for a in detail["approvals"]] == [(approval_id, "approved")]
+
+
+def test_a_rejected_approval_puts_the_case_back(held_case, staff_api):
+    case, _ = held_case
+    officer, lead = staff_api(COMPLIANCE_OFFICER), staff_api(COMPLIANCE_LEAD)
+    Case.objects.filter(pk=case.pk).update(sanctions=True)  # any release of a sanctions case: four-eyes
+    approval_id = act(officer, case, "release", comment="ok?").json()["approval"]["id"]
+    response = decide(lead, approval_id, approve=False, comment="no")
+    assert response.status_code == 200
+    assert (response.json()["case"]["status"], response.json()["approval"]["status"]) == ("open", "rejected")
+    assert balances(lead, case.client) == ("0.00", "50.00")
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "field", "code"),
+    [
+        ("release", {}, "comment", "comment_required"),
+        ("release", {"comment": "   "}, "comment", "comment_required"),
+        ("release", {"comment": "x" * 2001}, "comment", "comment_required"),
+        ("release", {"comment": "ok", "amount": "abc"}, "amount", "invalid_amount"),
+        ("release", {"comment": "ok", "amount": 12.5}, "amount", "invalid_amount"),
+        ("release", {"comment": "ok", "amount": "-1"}, "amount", "amount_not_positive"),
+        ("release", {"comment": "ok", "amount": "1.001"}, "amount", "too_many_decimals"),
+        ("release", {"comment": "ok", "items": ["identity"]}, "items", "unexpected_field"),
+        ("release", {"comment": "ok", "bogus": 1}, "bogus", "unexpected_field"),
+        ("note", {"comment": "ok", "amount": "1.00"}, "amount", "unexpected_field"),
+        (DOCS, {"comment": "ok", "due_on": "2099-01-01"}, "items", "required"),
+        (DOCS, {"comment": "ok", "items": ["identity"]}, "due_on", "required"),
+        (DOCS, {"comment": "ok", "items": ["identity"], "due_on": "soon"}, "due_on", "invalid"),
+        (DOCS, {"comment": "ok", "items": ["passport"], "due_on": "+5"}, "items", "invalid_items"),
+        (DOCS, {"comment": "x", "items": ["identity"], "due_on": "2000-01-01"}, "due_on", "invalid_due_date"),
+        ("refund", {"comment": "ok", "network": "dogecoin"}, "network", "unknown_network"),
+        ("refund", {"comment": "ok", "hold": "x"}, "hold", "invalid"),
+        ("assign", {"assignee": "me"}, "assignee", "invalid"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_400_and_writes_nothing(held_case, staff_api, name, body, field, code):
+    case, _ = held_case
+    if body.get("due_on") == "+5":
+        body = {**body, "due_on": (timezone.localdate() + timedelta(days=5)).isoformat()}
+    officer = staff_api(COMPLIANCE_OFFICER)
+    before = written()
+    found = error(act(officer, case, name, **body), 400)
+    assert [e["code"] for e in found["fields"][field]] == [code], found
+    assert written() == before
+    assert balances(officer, case.client) == ("0.00", "50.00")
+
+
+def test_a_body_that_is_not_an_object_is_400(held_case, staff_api):
+    case, _ = held_case
+    api = staff_api(COMPLIANCE_OFFICER)
+    response = api.post(f"{CASES}{case.pk}/actions/note/", [1, 2], format="json")
+    assert error(response, 400)["code"] == "malformed_request"
+    response = api.post(f"{CASES}{case.pk}/actions/note/", "{", content_type="application/json")
+    assert error(response, 400)["code"] == "malformed_request"
+
+
+def test_unknown_things_are_404(held_case, staff_api, make_client, network):
+    case, _ = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    other = make_client()
+    other_deposit, _ = held_deposit(other, network, sender=evm_checksum(b"\x07" * 20))
+    before = written()
+    assert error(act(officer, case, "approve_everything", comment="x"), 404)["code"] == "unknown_action"
+    assert (
+        error(officer.post(f"{CASES}999999/actions/note/", {"comment": "x"}, format="json"), 404)["code"]
+        == "case_not_found"
+    )
+    assert (
+        error(act(officer, case, "refund", comment="x", hold=other_deposit.hold_id), 404)["code"]
+        == "not_found"
+    )
+    lead = staff_api(COMPLIANCE_LEAD)
+    for approval_id in (uuid.uuid4(), "not-a-uuid"):
+        assert error(decide(lead, approval_id, approve=True, comment="x"), 404)["code"] == "not_found"
+    assert written() == before
+
+
+def test_who_may_act(held_case, staff_api, api):
+    case, _ = held_case
+    before = written()
+    for role in (SUPPORT, TREASURY):
+        response = act(staff_api(role), case, "release", comment="please")
+        assert error(response, 403)["code"] == "permission_denied", role
+    officer = staff_api(COMPLIANCE_OFFICER)
+    for name in ("terminate", "unfreeze"):  # cases.decide_case
+        assert error(act(officer, case, name, comment="end"), 403)["code"] == "permission_denied"
+    assert error(act(api, case, "note", comment="x"), 401)["code"] == "not_authenticated"
+    api.force_authenticate(case.client.user)
+    assert error(act(api, case, "note", comment="x"), 403)["code"] == "permission_denied"
+    unverified = staff_api(COMPLIANCE_LEAD, verified=False)
+    assert error(act(unverified, case, "note", comment="x"), 403)["code"] == "otp_required"
+    assert written() == before
+
+
+def test_documents_assignment_escalation_and_notes(held_case, staff_api):
+    case, _ = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    due = (timezone.localdate() + timedelta(days=7)).isoformat()
+    response = act(
+        officer, case, "request_documents", comment="source?", items=["source_of_funds"], due_on=due
+    )
+    assert response.status_code == 200 and response.json()["case"]["status"] == "awaiting_client"
+    request = DocumentRequest.objects.get(case=case)
+    assert (request.items, request.due_on.isoformat(), request.comment) == (
+        ["source_of_funds"],
+        due,
+        "source?",
+    )
+    response = act(officer, case, "assign")
+    assert response.json()["case"]["assignee"] == {"id": officer.user.pk, "username": officer.user.username}
+    support = staff_api(SUPPORT)
+    assert error(act(officer, case, "assign", assignee=support.user.pk), 400)["code"] == "invalid_assignee"
+    assert act(officer, case, "escalate", comment="to a lead").json()["case"]["status"] == "escalated"
+    assert error(act(officer, case, "escalate", comment="again"), 409)["code"] == "already_escalated"
+    assert act(officer, case, "note", comment="called the client").status_code == 200
+    actions = [e["action"] for e in officer.get(f"{CASES}{case.pk}/").json()["events"]]
+    assert {"documents_requested", "assigned", "escalated", "note"} <= set(actions)
+    assert balances(officer, case.client) == ("0.00", "50.00")
+
+
+def test_refund_to_source_through_the_api(held_case, staff_api, make_client, network):
+    case, deposit = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    response = act(officer, case, "refund", comment="not our client's money", amount="50.00")
+    assert response.status_code == 200
+    payout = PayoutRequest.objects.get(reference=f"case:{case.pk}")
+    assert (payout.status, payout.amount, payout.destination, payout.hold_id) == (
+        "requested", Decimal("50.00"), SENDER, deposit.hold_id
+    )  # fmt: skip
+    refunds = officer.get(f"{CASES}{case.pk}/").json()["payouts"]
+    assert [(p["id"], p["status"], p["amount"]) for p in refunds] == [
+        (str(payout.public_id), "requested", "50.00")
+    ]
+    other = make_client()
+    sanctioned = review_case(other, held_deposit(other, network, sender=evm_checksum(b"\x09" * 20))[0],
+                             sanctions=True)  # fmt: skip
+    before = written()
+    assert error(act(officer, sanctioned, "refund", comment="x"), 409)["code"] == "refund_forbidden_sanctions"
+    assert written() == before
+
+
+def test_an_idempotency_key_replays_the_first_answer(held_case, staff_api):
+    case, _ = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    key = {"HTTP_IDEMPOTENCY_KEY": f"note-{uuid.uuid4()}"}
+    url = f"{CASES}{case.pk}/actions/note/"
+    first = officer.post(url, {"comment": "called"}, format="json", **key)
+    again = officer.post(url, {"comment": "called"}, format="json", **key)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert CaseEvent.objects.filter(case=case, action="note").count() == 1
+    other = officer.post(url, {"comment": "something else"}, format="json", **key)
+    assert error(other, 409)["code"] == "idempotency_key_reused"
+    # a refusal is not remembered: fixed, the same key runs once
+    key = {"HTTP_IDEMPOTENCY_KEY": f"release-{uuid.uuid4()}"}
+    url = f"{CASES}{case.pk}/actions/release/"
+    assert officer.post(url, {"comment": "part", "amount": "x"}, format="json", **key).status_code == 400
+    assert officer.post(url, {"comment": "part", "amount": "x"}, format="json", **key).status_code == 400
+    assert officer.post(url, {"comment": "part", "amount": "5.00"}, format="json", **key).status_code == 200
+    assert officer.post(url, {"comment": "part", "amount": "5.00"}, format="json", **key).status_code == 200
+    assert balances(officer, case.client) == ("5.00", "45.00")
+    # keys are per person: another officer's same key is a request of their own
+    other_officer = staff_api(COMPLIANCE_OFFICER)
+    assert (
+        other_officer.post(url, {"comment": "part", "amount": "5.00"}, format="json", **key).status_code
+        == 200
+    )
+    assert balances(officer, case.client) == ("10.00", "40.00")

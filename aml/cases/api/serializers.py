@@ -16,12 +16,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from aml.api.serializers import RuleOutcomeSerializer
-from aml.cases.models import Case, CaseEvent, CaseStatus, DocumentItem
+from aml.cases.models import Case, CaseEvent, CaseStatus
 from aml.models import Assessment, Decision
 from nexora.common.api import MoneyField
 
 ENGINE_EVENTS = frozenset({"opened", "assessment_added", "escalated_by_assessment"})
 ENGINE_KEYS = frozenset({"score", "summary", "assessment"})
+RULE_KEYS = frozenset({"snooze_rule", "rule"})  # a snoozed rule's name, wherever an event records it
 
 
 def sees_assessments(context: Mapping[str, Any]) -> bool:
@@ -262,9 +263,10 @@ class CaseEventSerializer(serializers.Serializer):
         return self._values(event, event.after)
 
     def _values(self, event: CaseEvent, values: dict[str, Any]) -> dict[str, Any]:
-        if not self._redacted(event):
+        if sees_assessments(self.context):
             return values
-        return {k: v for k, v in values.items() if k not in ENGINE_KEYS}
+        hidden = RULE_KEYS | (ENGINE_KEYS if self._redacted(event) else frozenset())
+        return {k: v for k, v in values.items() if k not in hidden}
 
 
 class CaseClientSerializer(serializers.Serializer):
@@ -275,6 +277,34 @@ class CaseClientSerializer(serializers.Serializer):
     language = serializers.CharField()
     available = MoneyField()
     held = MoneyField()
+
+
+# --- approvals and actions ----------------------------------------------------------------------
+
+
+class ApprovalSerializer(serializers.Serializer):
+    """A four-eyes approval. A snoozed rule's name in ``params`` is left out for support."""
+
+    id = serializers.UUIDField(source="public_id")
+    case = serializers.IntegerField(source="case_id")
+    client = serializers.IntegerField(source="case.client_id")
+    action = serializers.CharField()
+    params = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    previous_status = serializers.CharField()
+    requested_by = CasePersonSerializer()
+    requested_comment = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    decided_by = CasePersonSerializer(allow_null=True)
+    decided_comment = serializers.CharField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.DictField())
+    def get_params(self, approval: Any) -> dict[str, Any]:
+        params = dict(approval.params)
+        if not sees_assessments(self.context):
+            params.pop("snooze_rule", None)
+        return params
 
 
 class CaseDetailSerializer(serializers.Serializer):
@@ -289,20 +319,25 @@ class CaseDetailSerializer(serializers.Serializer):
     document_requests = CaseDocumentRequestSerializer(many=True)
     documents = CaseDocumentSerializer(many=True)
     statements = CaseStatementSerializer(many=True)
+    approvals = ApprovalSerializer(many=True, help_text="Every four-eyes approval, pending or decided.")
     events = CaseEventSerializer(many=True)
 
 
-# --- actions -------------------------------------------------------------------------------------
+class ActionResultSerializer(serializers.Serializer):
+    """What an action or a decision left: the case as it is now, and the approval it waits for."""
+
+    case = CaseSerializer()
+    pending = serializers.BooleanField(help_text="True: nothing moved; a second lead must approve.")
+    approval = ApprovalSerializer(allow_null=True)
 
 
 class ActionBodySerializer(serializers.Serializer):
-    """Every parameter an action may take; the view passes on only those its action accepts."""
+    """Every parameter an action may take; the view passes on only those its action accepts (any
+    other field is refused). The services check the values (comment, amount, items, due date)."""
 
     comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     amount = MoneyField(required=False, allow_null=True, help_text="In the client's currency.")
-    items = serializers.ListField(
-        child=serializers.ChoiceField(choices=DocumentItem.choices), required=False, allow_empty=False
-    )
+    items = serializers.ListField(child=serializers.CharField(), required=False)
     due_on = serializers.DateField(required=False)
     hold = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
     destination = serializers.CharField(required=False, allow_null=True, max_length=100)
@@ -310,3 +345,8 @@ class ActionBodySerializer(serializers.Serializer):
     snooze_rule = serializers.CharField(required=False, allow_blank=True, max_length=40)
     snooze_until = serializers.DateField(required=False, allow_null=True)
     assignee = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+
+
+class DecideBodySerializer(serializers.Serializer):
+    approve = serializers.BooleanField()
+    comment = serializers.CharField(allow_blank=True, trim_whitespace=False)
