@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -584,3 +585,36 @@ def test_an_idempotency_key_replays_the_first_answer(held_case, staff_api):
         == 200
     )
     assert balances(officer, case.client) == ("10.00", "40.00")
+
+
+def test_a_real_session_needs_two_factor_and_a_csrf_token(held_case, make_staff):
+    case, _ = held_case
+    unverified = Client()
+    unverified.force_login(make_staff(COMPLIANCE_OFFICER, verified=False))
+    response = unverified.get(CASES)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "otp_required"
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(make_staff(COMPLIANCE_OFFICER))
+    assert browser.get(f"{CASES}{case.pk}/").status_code == 200
+    before = written()
+    response = browser.post(
+        f"{CASES}{case.pk}/actions/note/", {"comment": "x"}, content_type="application/json"
+    )
+    assert response.status_code == 403 and "CSRF" in response.json()["error"]["message"]
+    assert written() == before
+
+
+def test_support_sees_approvals_without_a_snoozed_rule(held_case, staff_api):
+    case, _ = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    assert act(officer, case, "note", comment="reviewed").status_code == 200  # a snooze needs a review
+    Case.objects.filter(pk=case.pk).update(sanctions=True)
+    until = (timezone.localdate() + timedelta(days=30)).isoformat()
+    snooze = {"snooze_rule": "large_amount", "snooze_until": until}
+    response = act(officer, case, "close_false_positive", comment="a known payer", **snooze)
+    assert response.status_code == 202, response.content
+    (seen,) = staff_api(COMPLIANCE_LEAD).get("/api/v1/staff/approvals/").json()["results"]
+    assert seen["params"] == {"amount": "50.00", "snooze_rule": "large_amount", "snooze_until": until}
+    (hidden,) = staff_api(SUPPORT).get("/api/v1/staff/approvals/").json()["results"]
+    assert hidden["params"] == {"amount": "50.00", "snooze_until": until}
+    assert "large_amount" not in json.dumps(staff_api(SUPPORT).get(f"{CASES}{case.pk}/").json())
