@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("payments.api.urls")),
     path("api/v1/", include("aml.api.urls")),  # AML staff API (assessments)
+    path("api/v1/", include("aml.cases.api.urls")),  # staff case API (queue, case, actions, approvals)
     # notifications: client pages, the Telegram webhook, the API
     path("", include("aml.notifications.urls")),
     path("api/v1/", include("aml.notifications.api.urls")),

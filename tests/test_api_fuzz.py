@@ -60,6 +60,7 @@ from payments.services.charges import charge_create
 from payments.services.deposits import deposit_observe
 from payments.services.topups import topup_create
 from tests.payments.memory_chain import memory_chain
+from tests.review_helpers import held_deposit, review_case
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 NETWORKS = ("usdt-trc20", "btc", "eth")
@@ -72,10 +73,12 @@ class World:
     """What exists in the database while one operation is fuzzed."""
 
     headers: dict[str, dict[str, str]]
+    staff_cookies: dict[str, str]
     client_ids: list[int]
     topup_ids: list[str]
     charge_ids: list[int]
     tx_hashes: list[str]
+    case_ids: list[int]
     networks: list[str] = field(default_factory=lambda: [*NETWORKS, "usdt-erc20", "not-a-network"])
 
 
@@ -92,11 +95,13 @@ def _token(user: User) -> dict[str, str]:
 
 
 def _verified_session(user: User) -> dict[str, str]:
-    """A session cookie of ``user``, who carries a verified device (``conftest.otp_verified``)."""
+    """The session cookie of ``user``, who carries a verified device (``conftest.otp_verified``). It
+    goes in as a cookie, not a ``Cookie`` header: the WSGI transport (werkzeug's test client) builds
+    the request's cookies from its own jar and drops such a header."""
     browser = DjangoClient()
     browser.force_login(user)
     name = django_settings.SESSION_COOKIE_NAME
-    return {"Cookie": f"{name}={browser.cookies[name].value}"}
+    return {name: browser.cookies[name].value}
 
 
 def _pay(network: Network, topups: list[TopUp], share: Decimal) -> list[str]:
@@ -107,6 +112,12 @@ def _pay(network: Network, topups: list[TopUp], share: Decimal) -> list[str]:
     for transfer in chain.blocks[1][1]:
         deposit_observe(network=network, transfer=transfer, head=chain.head())
     return [t.tx_hash for t in transfers]
+
+
+def _held_case(client: ClientProfile, network: Network) -> int:
+    """A case with money held for review (its detail and case file are fuzzed with real data)."""
+    deposit, _ = held_deposit(client, network)
+    return review_case(client, deposit).pk
 
 
 @pytest.fixture
@@ -133,12 +144,13 @@ def world(
         World(
             headers={
                 "client": _token(client.user),
-                "staff": _verified_session(make_staff(COMPLIANCE_OFFICER)),
                 "billing": {"Authorization": f"Api-Key {billing_key}"},
             },
+            staff_cookies=_verified_session(make_staff(COMPLIANCE_OFFICER)),
             client_ids=[client.pk, other.pk],
             topup_ids=[str(t.public_id) for t in [*mine, theirs]],
             charge_ids=[charge.pk],
+            case_ids=[_held_case(make_client(), make_network("usdt-erc20"))],
             tx_hashes=tx_hashes,  # the second one paid another client's top-up: 409 for ours
         )
     )
@@ -201,6 +213,8 @@ def _known_ids(path: str) -> Callable[[World], list[Any]] | None:
         return lambda w: w.charge_ids
     if path.startswith("/api/v1/staff/clients/{id}"):
         return lambda w: w.client_ids
+    if path in ("/api/v1/staff/cases/{id}/", "/api/v1/staff/cases/{id}/file/"):
+        return lambda w: w.case_ids
     return None
 
 
@@ -232,7 +246,7 @@ def _credentials(case: Case, world: World) -> dict[str, str]:
     if path.startswith("/api/v1/charges/"):
         return world.headers["billing"]
     if path.startswith("/api/v1/staff/"):
-        return world.headers["staff"]
+        return {}
     return world.headers["client"]
 
 
@@ -246,7 +260,9 @@ def _credentials(case: Case, world: World) -> dict[str, str]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_api_conforms_to_its_schema(case: Case, world: World) -> None:
-    case.call_and_validate(headers=_credentials(case, world), checks=CHECKS)
+    staff = case.operation.path.startswith("/api/v1/staff/")
+    cookies = world.staff_cookies if staff else None
+    case.call_and_validate(headers=_credentials(case, world), cookies=cookies, checks=CHECKS)
 
 
 def _openapi_path(route: str) -> str:
