@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -618,3 +619,21 @@ def test_support_sees_approvals_without_a_snoozed_rule(held_case, staff_api):
     (hidden,) = staff_api(SUPPORT).get("/api/v1/staff/approvals/").json()["results"]
     assert hidden["params"] == {"amount": "50.00", "snooze_until": until}
     assert "large_amount" not in json.dumps(staff_api(SUPPORT).get(f"{CASES}{case.pk}/").json())
+
+
+def test_a_retried_release_moves_money_once_even_without_the_replay_cache(held_case, staff_api):
+    case, _ = held_case
+    officer = staff_api(COMPLIANCE_OFFICER)
+    key = {"HTTP_IDEMPOTENCY_KEY": f"release-{uuid.uuid4()}"}
+    url = f"{CASES}{case.pk}/actions/release/"
+    first = officer.post(url, {"comment": "part", "amount": "10.00"}, format="json", **key)
+    assert first.status_code == 200
+    cache.clear()  # the replay cache lost the key: the release service still knows it from the trail
+    again = officer.post(url, {"comment": "part", "amount": "10.00"}, format="json", **key)
+    assert again.status_code == 200 and again.json()["case"]["held"] == "40.00"
+    assert balances(officer, case.client) == ("10.00", "40.00")
+    assert CaseEvent.objects.filter(case=case, action="released").count() == 1
+    body = {"comment": "part", "amount": "10.00", "request_key": "mine"}
+    assert error(officer.post(url, body, format="json"), 400)["fields"]["request_key"][0]["code"] == (
+        "unexpected_field"
+    )

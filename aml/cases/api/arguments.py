@@ -7,6 +7,10 @@ parameter left out is a field error ``required`` (the comment excepted: the serv
 ``comment_required`` itself, the code the contract gives). Ids become objects here, scoped to the
 case: a hold of another client is not found, an unknown network or assignee is a field error. The
 values themselves (amount, items, due date, snooze) are checked by the services.
+
+An action whose service takes a ``request_key`` (a release) also gets the request's
+``Idempotency-Key``, scoped to the person: the service then remembers it in the case's trail, so a
+retried release moves money once even if the API's replay cache (``idempotency``) lost the key.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from nexora.accounts.models import User
 from nexora.common.errors import NotFound, ValidationFailed
 from payments.models import Hold, Network
 
-_CONTEXT = {"case", "actor"}
+_CONTEXT = {"case", "actor", "request_key"}  # request_key comes from the Idempotency-Key header
 
 
 def _field(name: str, code: str, message: str) -> ValidationFailed:
@@ -63,10 +67,16 @@ def _parameters(action: Callable[..., Any]) -> dict[str, inspect.Parameter]:
 
 
 def action_kwargs(
-    action: Callable[..., Any], *, case: Case, given: Mapping[str, Any], data: Mapping[str, Any]
+    action: Callable[..., Any],
+    *,
+    case: Case,
+    given: Mapping[str, Any],
+    data: Mapping[str, Any],
+    request_key: str = "",
 ) -> dict[str, Any]:
     """The service's keyword arguments: ``given`` is the raw body (its keys), ``data`` the parsed one."""
     params = _parameters(action)
+    extra = {"request_key": request_key} if request_key and _takes_request_key(action) else {}
     unexpected = sorted(set(given) - set(params))
     if unexpected:
         message = "This action does not take this field."
@@ -84,4 +94,8 @@ def action_kwargs(
         if name in data:
             convert = _OBJECTS.get(name)
             kwargs[name] = convert(case, data[name]) if convert else data[name]
-    return kwargs
+    return {**kwargs, **extra}
+
+
+def _takes_request_key(action: Callable[..., Any]) -> bool:
+    return "request_key" in inspect.signature(action).parameters

@@ -42,6 +42,14 @@ def _cache_key(request: Request, key: str) -> str:
     return f"nexora:staff-action:{request.user.pk}:{digest}"
 
 
+def idempotency_request_key(request: Request) -> str:
+    """The header as a service's ``request_key`` (at most 100 characters), scoped to the person."""
+    key = request.headers.get(HEADER, "").strip()[:MAX_KEY]
+    if not key:
+        return ""
+    return "api:" + hashlib.sha256(f"{request.user.pk}:{key}".encode()).hexdigest()[:40]
+
+
 def _fingerprint(scope: str, body: Any) -> str:
     return hashlib.sha256(json.dumps([scope, body], sort_keys=True, default=str).encode()).hexdigest()
 

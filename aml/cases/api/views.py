@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from aml.cases.actions import CASE_ACTIONS, ActionResult, approval_decide
 from aml.cases.api import serializers as s
 from aml.cases.api.arguments import action_kwargs
-from aml.cases.api.idempotency import idempotent
+from aml.cases.api.idempotency import idempotency_request_key, idempotent
 from aml.cases.api.selectors import (
     CaseFilter,
     case_assessments,
@@ -195,7 +195,8 @@ class CaseActionView(StaffCaseView):
         given = _body(request)
         body = s.ActionBodySerializer(data=given)
         body.is_valid(raise_exception=True)
-        kwargs = action_kwargs(action, case=case, given=given, data=body.validated_data)
+        kwargs = action_kwargs(action, case=case, given=given, data=body.validated_data,
+                               request_key=idempotency_request_key(request))  # fmt: skip
         return _result(request, action(case=case, actor=request.user, **kwargs))
 
 
