@@ -98,6 +98,37 @@ EXPECTED: dict[str, Row] = {
     "/api/v1/staff/approvals/<str:public_id>/decide/": Row(
         api(405, *READERS), post=True, args={"public_id": "approval"}, body={"approve": True, "comment": "ok"}
     ),
+    # the dashboard (aml.cases.staff_urls): the queue, case pages, approvals, health, rule sets
+    "/staff/": Row(page(200, *READERS)),
+    "/staff/next/": Row(page(405, *COMPLIANCE), post=True),
+    "/staff/cases/<int:case_id>/": Row(page(200, *READERS), args={"case_id": "case"}),
+    "/staff/cases/<int:case_id>/actions/<str:name>/": Row(
+        page(405, *READERS), post=True, args={"case_id": "case", "name": "action"}, body={"comment": "matrix"}
+    ),
+    "/staff/cases/<int:case_id>/file.json": Row(page(200, *COMPLIANCE), args={"case_id": "case"}),
+    "/staff/cases/<int:case_id>/file.html": Row(page(200, *COMPLIANCE), args={"case_id": "case"}),
+    "/staff/approvals/": Row(page(200, *READERS)),
+    "/staff/approvals/<str:approval_id>/": Row(
+        page(405, *COMPLIANCE),
+        post=True,
+        args={"approval_id": "approval"},
+        body={"decision": "approve", "comment": "ok"},
+    ),
+    "/staff/approvals/payouts/<str:payout_id>/<str:decision>/": Row(
+        page(405, *LEADS),
+        post=True,
+        args={"payout_id": "payout", "decision": "decision"},
+        body={"comment": "ok"},
+    ),
+    "/staff/health/": Row(page(200, *READERS)),
+    "/staff/rules/": Row(page(200, *COMPLIANCE)),
+    "/staff/rules/new/": Row(page(405, *COMPLIANCE), post=True),
+    "/staff/rules/<int:version>/": Row(page(200, *COMPLIANCE), args={"version": "version"}),
+    "/staff/rules/<int:version>/edit/": Row(page(405, *COMPLIANCE), post=True, args={"version": "version"}),
+    "/staff/rules/<int:version>/backtest/": Row(
+        page(405, *COMPLIANCE), post=True, args={"version": "version"}, body={"days": "30"}
+    ),
+    "/staff/rules/<int:version>/publish/": Row(page(405, *LEADS), post=True, args={"version": "version"}),
     # the privacy staff pages
     "/staff/privacy/erasures/": Row(page(200, *READERS)),
     "/staff/privacy/erasures/<int:pk>/": Row(page(200, *READERS), args={"pk": "erasure"}),
@@ -123,6 +154,8 @@ class World:
     erasure: int
     payout: str
     action: str = "note"
+    decision: str = "approve"
+    version: int = 1  # the rule set version 1 that review_case seeds
 
 
 @pytest.fixture
