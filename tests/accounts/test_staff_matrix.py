@@ -29,6 +29,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from aml.cases.actions import case_release
 from aml.cases.models import Approval, CaseEvent
+from aml.models import RuleSet
 from nexora.accounts.roles import ADMIN, ALL_ROLES, COMPLIANCE_LEAD, COMPLIANCE_OFFICER, SUPPORT, TREASURY
 from nexora.common.models import StatusChange
 from nexora.privacy.services.erasure import erasure_request_create
@@ -82,7 +83,39 @@ class Row:
     body: dict[str, Any] = field(default_factory=dict)  # of the refused POSTs
 
 
+CASE = {"case_id": "case"}
 EXPECTED: dict[str, Row] = {
+    # the staff dashboard (aml.cases.staff_urls)
+    "/staff/": Row(page(200, *READERS)),
+    "/staff/next/": Row(page(405, *COMPLIANCE), post=True),
+    "/staff/cases/<int:case_id>/": Row(page(200, *READERS), args=CASE),
+    "/staff/cases/<int:case_id>/actions/<str:name>/": Row(
+        page(405, *READERS), post=True, args={**CASE, "name": "action"}, body={"comment": "matrix"}
+    ),
+    "/staff/cases/<int:case_id>/file.json": Row(page(200, *COMPLIANCE), args=CASE),
+    "/staff/cases/<int:case_id>/file.html": Row(page(200, *COMPLIANCE), args=CASE),
+    "/staff/approvals/": Row(page(200, *READERS)),
+    "/staff/approvals/<str:approval_id>/": Row(
+        page(405, *COMPLIANCE),
+        post=True,
+        args={"approval_id": "approval"},
+        body={"decision": "approve", "comment": "matrix"},
+    ),
+    "/staff/approvals/payouts/<str:payout_id>/<str:decision>/": Row(
+        page(405, *LEADS),
+        post=True,
+        args={"payout_id": "payout", "decision": "decision"},
+        body={"comment": "ok"},
+    ),
+    "/staff/health/": Row(page(200, *READERS)),
+    "/staff/rules/": Row(page(200, *COMPLIANCE)),
+    "/staff/rules/new/": Row(page(405, *COMPLIANCE), post=True),
+    "/staff/rules/<int:version>/": Row(page(200, *COMPLIANCE), args={"version": "ruleset"}),
+    "/staff/rules/<int:version>/edit/": Row(page(405, *COMPLIANCE), post=True, args={"version": "ruleset"}),
+    "/staff/rules/<int:version>/backtest/": Row(
+        page(405, *COMPLIANCE), post=True, args={"version": "ruleset"}
+    ),
+    "/staff/rules/<int:version>/publish/": Row(page(405, *LEADS), post=True, args={"version": "ruleset"}),
     # AML and payments staff API
     "/api/v1/staff/assessments/": Row(api(200, *COMPLIANCE), query="client={client}"),
     "/api/v1/staff/networks/health/": Row(api(200, *READERS)),
@@ -98,37 +131,6 @@ EXPECTED: dict[str, Row] = {
     "/api/v1/staff/approvals/<str:public_id>/decide/": Row(
         api(405, *READERS), post=True, args={"public_id": "approval"}, body={"approve": True, "comment": "ok"}
     ),
-    # the dashboard (aml.cases.staff_urls): the queue, case pages, approvals, health, rule sets
-    "/staff/": Row(page(200, *READERS)),
-    "/staff/next/": Row(page(405, *COMPLIANCE), post=True),
-    "/staff/cases/<int:case_id>/": Row(page(200, *READERS), args={"case_id": "case"}),
-    "/staff/cases/<int:case_id>/actions/<str:name>/": Row(
-        page(405, *READERS), post=True, args={"case_id": "case", "name": "action"}, body={"comment": "matrix"}
-    ),
-    "/staff/cases/<int:case_id>/file.json": Row(page(200, *COMPLIANCE), args={"case_id": "case"}),
-    "/staff/cases/<int:case_id>/file.html": Row(page(200, *COMPLIANCE), args={"case_id": "case"}),
-    "/staff/approvals/": Row(page(200, *READERS)),
-    "/staff/approvals/<str:approval_id>/": Row(
-        page(405, *COMPLIANCE),
-        post=True,
-        args={"approval_id": "approval"},
-        body={"decision": "approve", "comment": "ok"},
-    ),
-    "/staff/approvals/payouts/<str:payout_id>/<str:decision>/": Row(
-        page(405, *LEADS),
-        post=True,
-        args={"payout_id": "payout", "decision": "decision"},
-        body={"comment": "ok"},
-    ),
-    "/staff/health/": Row(page(200, *READERS)),
-    "/staff/rules/": Row(page(200, *COMPLIANCE)),
-    "/staff/rules/new/": Row(page(405, *COMPLIANCE), post=True),
-    "/staff/rules/<int:version>/": Row(page(200, *COMPLIANCE), args={"version": "version"}),
-    "/staff/rules/<int:version>/edit/": Row(page(405, *COMPLIANCE), post=True, args={"version": "version"}),
-    "/staff/rules/<int:version>/backtest/": Row(
-        page(405, *COMPLIANCE), post=True, args={"version": "version"}, body={"days": "30"}
-    ),
-    "/staff/rules/<int:version>/publish/": Row(page(405, *LEADS), post=True, args={"version": "version"}),
     # the privacy staff pages
     "/staff/privacy/erasures/": Row(page(200, *READERS)),
     "/staff/privacy/erasures/<int:pk>/": Row(page(200, *READERS), args={"pk": "erasure"}),
@@ -153,9 +155,9 @@ class World:
     approval: str  # a pending release of another (sanctions) case
     erasure: int
     payout: str
+    ruleset: int  # the published rule set's version
     action: str = "note"
     decision: str = "approve"
-    version: int = 1  # the rule set version 1 that review_case seeds
 
 
 @pytest.fixture
@@ -166,8 +168,9 @@ def world(make_client, make_network, make_staff) -> World:
     approval = case_release(case=sanctioned, actor=make_staff(COMPLIANCE_OFFICER), comment="clean").approval
     assert approval is not None
     erasure = erasure_request_create(client=make_client())
+    version = RuleSet.objects.get(status="published").version
     return World(client=client.pk, case=case.pk, approval=str(approval.public_id), erasure=erasure.pk,
-                 payout=str(uuid.uuid4()))  # fmt: skip
+                 payout=str(uuid.uuid4()), ruleset=version)  # fmt: skip
 
 
 @pytest.fixture
@@ -208,6 +211,7 @@ def _written() -> dict[str, int]:
         "payouts": PayoutRequest.objects.count(),
         "status_changes": StatusChange.objects.count(),
         "approvals": Approval.objects.filter(status="pending").count(),
+        "rulesets": RuleSet.objects.count(),
     }
 
 
