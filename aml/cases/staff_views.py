@@ -18,6 +18,7 @@ with the error code and message and an HTTP 4xx status; nothing is written.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -146,6 +147,7 @@ def case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, An
         "actions": [] if closed else [n for n in _offered(case) if user.has_perm(ACTION_PERMS[n])],
         "can_snooze": user.has_perm("aml.snooze_rule"),
         "today": timezone.localdate(),
+        "request_key": uuid.uuid4().hex,  # a double-submitted release form happens once
         "document_items": DOCUMENT_ITEMS,
         "scores_visible": scores,
         "can_export": scores and user.has_perm(READ_PERM),
@@ -209,7 +211,7 @@ def action_kwargs(name: str, case: Case, post: Any) -> dict[str, Any]:
     """The keyword arguments of action ``name`` from its form (each action's own fields)."""
     kwargs: dict[str, Any] = {"case": case, "comment": post.get("comment", "")}
     if name == "release":
-        kwargs["amount"] = _text(post, "amount")
+        kwargs.update(amount=_text(post, "amount"), request_key=str(post.get("request_key", "")))
     elif name == "request_documents":
         kwargs.update(items=post.getlist("items"), due_on=_date(post, "due_on"), network=_network(post))
         if kwargs["due_on"] is None:

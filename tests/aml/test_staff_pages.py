@@ -657,3 +657,14 @@ def test_the_staff_nav_links_every_page(make_staff):
     for href, label in links:
         assert f'<a href="{href}"' in nav and f">{label}</a>" in nav
     assert '<a href="/staff/health/" aria-current="page">Health</a>' in nav
+
+
+def test_a_double_submitted_release_form_releases_once(held, make_staff):
+    web = web_as(make_staff("compliance_officer"))
+    page = body(web.get(f"/staff/cases/{held['case'].pk}/"))
+    key = page.split('name="request_key" value="')[1].split('"')[0]
+    form = {"comment": "part of it", "amount": "20.00", "request_key": key}
+    for _ in range(2):
+        assert web.post(f"/staff/cases/{held['case'].pk}/actions/release/", form).status_code == 302
+    assert _balance(held["client"]) == (Decimal("30.00"), Decimal("30.00"))
+    assert CaseEvent.objects.filter(case=held["case"], action="released").count() == 1
