@@ -244,6 +244,21 @@ def test_case_file_json_and_html_are_recorded(held, make_staff):
     ]
 
 
+def test_the_printable_case_file_lists_the_four_eyes_approvals(held, make_staff, settings):
+    from aml.cases.actions import case_release
+
+    settings.NEXORA_FOUR_EYES_RELEASE_ABOVE = Decimal("10")
+    officer = make_staff("compliance_officer")
+    result = case_release(
+        case=held["case"], actor=officer, comment="documents check out", amount=Decimal("30")
+    )
+    assert result.pending and result.approval is not None
+    page = body(web_as(officer).get(f"/staff/cases/{held['case'].pk}/file.html"))
+    approvals = page[page.index("Four-eyes approvals") : page.index("Everything else")]
+    assert "release" in approvals and "pending" in approvals
+    assert officer.username in approvals and "documents check out" in approvals
+
+
 # --- approvals: refunds -----------------------------------------------------------------------
 
 
