@@ -4,7 +4,9 @@
 finds the client's one open case under a row lock (or creates it; a concurrent creator loses on
 the partial unique index and joins the winner's case), ties the assessment to it, makes the case's
 band, sanctions flag and score at least as strict as the assessment, and records each step as a
-``CaseEvent`` in the same transaction. Staff actions (release, request documents, refund, ...)
+``CaseEvent`` in the same transaction. Every event by a staff member is also a ``staff_action``
+entry of the security log (``nexora.accounts.security``: who, IP, user agent), in the same
+transaction as the event. Staff actions (release, request documents, refund, ...)
 are built on ``case_transition`` and ``case_event_add``.
 """
 
@@ -19,6 +21,7 @@ from django.utils import timezone
 from aml.cases.models import Case, CaseEvent, CaseItem, CaseStatus
 from aml.models import DECISION_ORDER, Assessment, Decision
 from nexora.accounts.models import ClientProfile
+from nexora.accounts.security import SecurityKind, security_event_log
 from nexora.common.errors import ValidationFailed
 from nexora.common.transitions import TransitionTable, transition_apply
 
@@ -44,6 +47,8 @@ def case_event_add(
     amount: Decimal | None = None,
     currency: str = "",
 ) -> CaseEvent:
+    if getattr(actor, "is_staff", False):  # staff actions reach the security log too, with IP and agent
+        security_event_log(user=actor, kind=SecurityKind.STAFF_ACTION, detail=f"case #{case.pk}: {action}")
     return CaseEvent.objects.create(
         case=case,
         actor=actor if getattr(actor, "pk", None) else None,

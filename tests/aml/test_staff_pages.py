@@ -259,6 +259,23 @@ def test_the_printable_case_file_lists_the_four_eyes_approvals(held, make_staff,
     assert officer.username in approvals and "documents check out" in approvals
 
 
+def test_a_staff_action_is_in_the_security_log_with_ip_and_agent(held, make_staff):
+    from nexora.accounts.models import SecurityEvent
+
+    officer = make_staff("compliance_officer")
+    web = Client(HTTP_USER_AGENT="reviewer-browser/1.0", REMOTE_ADDR="192.0.2.7")
+    web.force_login(officer)
+    case = held["case"]
+    response = web.post(f"/staff/cases/{case.pk}/actions/note/", {"comment": "called the client"})
+    assert response.status_code == 302
+    events = SecurityEvent.objects.filter(user=officer, kind="staff_action")
+    assert [(e.detail, e.ip, e.user_agent) for e in events] == [
+        (f"case #{case.pk}: note", "192.0.2.7", "reviewer-browser/1.0")
+    ]
+    refused = web.post(f"/staff/cases/{case.pk}/actions/note/", {"comment": " "})
+    assert refused.status_code == 400 and events.count() == 1  # a refused action logs nothing
+
+
 # --- approvals: refunds -----------------------------------------------------------------------
 
 
