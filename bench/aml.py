@@ -61,15 +61,6 @@ XPUB = (  # m/44'/60'/0' of the public test phrase "abandon ... about" (as in te
 USDT = 10**6
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    admin_url, name = DB_URL.rsplit("/", 1)
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 # Every client's own two source addresses, and the shared pool, as SQL expressions of an integer.
 OWN = "'0x' || lpad(to_hex({c} * 2 + {k}), 40, '0')"
 POOL = "'0xee' || lpad(to_hex({p}), 38, '0')"
@@ -283,7 +274,9 @@ def fresh_sessions() -> None:
 
 
 def main() -> None:
-    recreate_database()
+    from bench.common import recreate_database
+
+    recreate_database(DB_URL)
     rng = random.Random(42)
     warmup, scored, load_s = setup(rng)
     run(warmup, THREADS)

@@ -56,15 +56,6 @@ XPUB = "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3md
 TRON_XPUB = "xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd"  # noqa: E501
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    admin_url, name = DB_URL.rsplit("/", 1)
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def batched(model: Any, rows: Any) -> list[Any]:
     made, batch = [], []
     for row in rows:
@@ -201,7 +192,9 @@ def request_count_timings() -> dict[str, float]:
 
 
 def main() -> None:
-    recreate_database()
+    from bench.common import recreate_database
+
+    recreate_database(DB_URL)
     import django
 
     django.setup()

@@ -38,15 +38,6 @@ ROWS = int(os.environ.get("ROWS", "200000"))
 UNREAD = int(os.environ.get("UNREAD", "50"))
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    admin_url, name = DB_URL.rsplit("/", 1)
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def timed(fn, count: int) -> tuple[float, list[float]]:
     latencies, started = [], time.perf_counter()
     for i in range(count):
@@ -69,7 +60,9 @@ def fill(clients: list, count: int, prefix: str) -> None:
 
 
 def main() -> None:
-    recreate_database()
+    from bench.common import recreate_database
+
+    recreate_database(DB_URL)
     import django
 
     django.setup()

@@ -46,15 +46,6 @@ ADDED_MIDDLEWARE = {
 }
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    admin_url, name = DB_URL.rsplit("/", 1)
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def seed_events(clients: list[Any]) -> None:
     from django.utils import timezone
 
@@ -127,7 +118,9 @@ def request_latencies_ms(token: str, variants: dict[str, list[str]]) -> dict[str
 
 
 def main() -> None:
-    recreate_database()
+    from bench.common import recreate_database
+
+    recreate_database(DB_URL)
     import django
 
     django.setup()

@@ -41,15 +41,6 @@ B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 
-def recreate_database() -> None:
-    import psycopg
-
-    admin_url, name = DB_URL.rsplit("/", 1)
-    with psycopg.connect(f"{admin_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def random_address(rng: random.Random, family: str) -> str:
     if family == "evm":
         return "0x" + "".join(rng.choice("0123456789abcdefABCDEF") for _ in range(40))
@@ -138,7 +129,9 @@ def measure(work: list[tuple[str, str]]) -> dict[str, object]:
 
 
 def main() -> None:
-    recreate_database()
+    from bench.common import recreate_database
+
+    recreate_database(DB_URL)
     import django
 
     django.setup()
