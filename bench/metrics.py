@@ -100,9 +100,10 @@ def seed_aml(clients: list[Any]) -> None:
     from django.utils import timezone
 
     from aml.cases.models import Case
-    from aml.models import Assessment, RuleSet
+    from aml.models import Assessment
+    from aml.rulesets import ruleset_published
 
-    ruleset = RuleSet.objects.create(version=1, status="published", published_at=timezone.now())
+    ruleset = ruleset_published()  # version 1, seeded by the migrations
     decisions = ["allow"] * 8 + ["review", "freeze"]
     subjects = ["deposit", "deposit", "charge", "payout", "account_change"]
     batched(Assessment, (
